@@ -1,0 +1,122 @@
+"""Change records: what a device pushes and what a device pulls.
+
+A field's *version* is the pair ``(hlc, device_id)``: the hybrid-logical-clock timestamp of the
+write and the device that made it. Pairs compare by timestamp first, then device id, so two
+versions are never equal unless they name the same write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+Version = tuple[int, str]
+
+#: Pseudo-field that carries a row's deletion (tombstone) and its version.
+DELETED = "_deleted"
+
+UPSERT = "upsert"
+DELETE = "delete"
+
+
+def version_from_json(raw: Any) -> Version | None:
+    """Decode a version stored as ``[hlc, device]`` (or ``None``)."""
+    if raw is None:
+        return None
+    hlc, device = raw
+    return (int(hlc), str(device))
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces, UTF-8 text kept as is (not ``\\u`` escaped)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One local write, as it sits in the device outbox and travels in a push.
+
+    ``fields`` holds the new values (empty for a delete). ``base`` holds, for each field the
+    write touched, the version the device had when it wrote; a delete's ``base`` holds every
+    field the device knew, so the server can tell a concurrent update.
+    """
+
+    seq: int
+    record_type: str
+    row_id: str
+    village: str
+    hlc: int
+    op: str = UPSERT
+    fields: dict[str, Any] = field(default_factory=dict)
+    base: dict[str, Version | None] = field(default_factory=dict)
+
+    def to_wire(self) -> list[Any]:
+        """A compact list form for the wire: keys are not repeated for every change."""
+        base = {k: (list(v) if v else None) for k, v in self.base.items()}
+        # A create has no base at all: send nothing rather than a map of nulls.
+        return [
+            self.seq,
+            self.record_type,
+            self.row_id,
+            self.village,
+            self.hlc,
+            self.op,
+            self.fields,
+            base if any(v is not None for v in base.values()) or self.op == DELETE else None,
+        ]
+
+    @classmethod
+    def from_wire(cls, raw: list[Any]) -> "Change":
+        """Inverse of :meth:`to_wire`; raises ``ValueError``/``TypeError`` on a bad shape."""
+        seq, record_type, row_id, village, hlc, op, fields, base = raw
+        if not isinstance(fields, dict) or not (base is None or isinstance(base, dict)):
+            raise TypeError("change fields and base must be objects")
+        if op not in (UPSERT, DELETE):
+            raise ValueError(f"unknown op {op!r}")
+        if isinstance(seq, bool) or isinstance(hlc, bool):
+            raise TypeError("seq and hlc must be integers")
+        base_versions = {k: version_from_json(v) for k, v in (base or {}).items()}
+        if base is None:
+            base_versions = {k: None for k in fields}
+        return cls(int(seq), str(record_type), str(row_id), str(village), int(hlc), op,
+                   dict(fields), base_versions)
+
+    def digest(self) -> str:
+        """A content hash, used to tell an honest retry from a replay with altered content."""
+        body = [self.record_type, self.row_id, self.village, self.hlc, self.op, self.fields,
+                {k: (list(v) if v else None) for k, v in sorted(self.base.items())}]
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PulledEntry:
+    """One entry of the server's ordered change log, as a device pulls it.
+
+    ``fields`` and ``versions`` hold the values and versions the server now has for the fields
+    this entry changed; ``deleted`` is the row's tombstone state when this entry changed it (else
+    ``None``); ``disputed`` is the row's full set of fields under supervisor review afterwards.
+    """
+
+    cursor: int
+    record_type: str
+    row_id: str
+    village: str
+    fields: dict[str, Any]
+    versions: dict[str, Version]
+    deleted: bool | None = None
+    disputed: tuple[str, ...] = ()
+
+    def to_wire(self) -> list[Any]:
+        return [self.cursor, self.record_type, self.row_id, self.village, self.fields,
+                {k: list(v) for k, v in self.versions.items()}, self.deleted,
+                list(self.disputed)]
+
+    @classmethod
+    def from_wire(cls, raw: list[Any]) -> "PulledEntry":
+        cursor, record_type, row_id, village, fields, versions, deleted, disputed = raw
+        parsed = {k: version_from_json(v) for k, v in versions.items()}
+        return cls(int(cursor), record_type, row_id, village, dict(fields),
+                   {k: v for k, v in parsed.items() if v is not None},
+                   None if deleted is None else bool(deleted), tuple(disputed))

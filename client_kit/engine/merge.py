@@ -1,0 +1,170 @@
+"""Field-level merge rules, as pure functions.
+
+The server is the one serialisation point: :func:`merge_change` decides what one pushed change
+does to the server's current row. A device applies what it pulls with :func:`apply_pulled`.
+The rules (also in ``docs/merge-rules.md``):
+
+1. A field whose base version is the server's current version is a fast-forward: it applies.
+2. A concurrent field (base differs from current) with the same value is no conflict; the field
+   takes the larger of the two versions, and every device is told.
+3. A concurrent field with a different value follows the field's policy. ``lww``: the larger
+   version wins and the loser is kept in an informational conflict. ``review``: the current value
+   stays, the field is marked disputed and a conflict is opened for a supervisor.
+4. A field already disputed takes no new value until a supervisor resolves it; every further
+   change to it opens a conflict too.
+5. Update against delete (either order) is a ``review`` conflict on the pseudo-field
+   ``_deleted``; the row keeps its current state until a supervisor decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .changes import DELETE, DELETED, Change, Version
+
+LWW = "lww"
+REVIEW = "review"
+POLICIES = (LWW, REVIEW)
+
+
+@dataclass
+class RowState:
+    """The server's current state of one row (``exists`` is False for a row never seen)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Version] = field(default_factory=dict)
+    deleted: bool = False
+    disputed: set[str] = field(default_factory=set)
+    exists: bool = False
+
+
+@dataclass(frozen=True)
+class ConflictDraft:
+    """A conflict the merge found: enough to store it and show it to a supervisor."""
+
+    field: str
+    policy: str
+    base: Version | None
+    current_value: Any
+    current_version: Version | None
+    incoming_value: Any
+    incoming_version: Version
+    #: ``open`` for a supervisor to resolve, ``auto`` for an informational lww record.
+    status: str
+
+
+@dataclass
+class MergeOutcome:
+    """What a change does: field writes, fields to re-announce, conflicts, tombstone."""
+
+    writes: dict[str, tuple[Any, Version]] = field(default_factory=dict)
+    #: Fields whose server value stays but must be sent to every device again (the pushing
+    #: device holds another value or version that lost or was put under review).
+    reannounce: set[str] = field(default_factory=set)
+    conflicts: list[ConflictDraft] = field(default_factory=list)
+    #: New tombstone state when it changes, else None.
+    deleted: bool | None = None
+    deleted_version: Version | None = None
+    disputed_added: set[str] = field(default_factory=set)
+
+    @property
+    def changes_state(self) -> bool:
+        return bool(self.writes or self.reannounce or self.deleted is not None
+                    or self.disputed_added)
+
+
+def merge_change(state: RowState, change: Change, device: str,
+                 policies: Mapping[str, str]) -> MergeOutcome:
+    """Decide what ``change`` (pushed by ``device``) does to the row in ``state``.
+
+    ``policies`` maps field names to ``lww`` or ``review``; an unknown field is ``review``.
+    """
+    incoming: Version = (change.hlc, device)
+    out = MergeOutcome()
+    if change.op == DELETE:
+        _merge_delete(state, change, incoming, out)
+        return out
+    if state.exists and state.deleted:
+        # An update to a row someone deleted: a supervisor decides whether it comes back.
+        out.conflicts.append(ConflictDraft(
+            DELETED, REVIEW, change.base.get(DELETED), True, state.versions.get(DELETED),
+            dict(change.fields), incoming, "open"))
+        out.disputed_added.add(DELETED)
+        return out
+    for name, value in change.fields.items():
+        _merge_field(state, name, value, change.base.get(name), incoming,
+                     policies.get(name, REVIEW), out)
+    return out
+
+
+def _merge_field(state: RowState, name: str, value: Any, base: Version | None,
+                 incoming: Version, policy: str, out: MergeOutcome) -> None:
+    current = state.versions.get(name)
+    current_value = state.values.get(name)
+    if name in state.disputed:
+        out.conflicts.append(ConflictDraft(name, REVIEW, base, current_value, current, value,
+                                           incoming, "open"))
+        out.reannounce.add(name)
+        return
+    if current == base:
+        out.writes[name] = (value, incoming)
+        return
+    if current_value == value:
+        if current is None or incoming > current:
+            out.writes[name] = (value, incoming)
+        else:
+            out.reannounce.add(name)
+        return
+    if policy == LWW:
+        incoming_wins = current is None or incoming > current
+        if incoming_wins:
+            out.writes[name] = (value, incoming)
+        else:
+            out.reannounce.add(name)
+        out.conflicts.append(ConflictDraft(name, LWW, base, current_value, current, value,
+                                           incoming, "auto"))
+        return
+    out.conflicts.append(ConflictDraft(name, REVIEW, base, current_value, current, value,
+                                       incoming, "open"))
+    out.disputed_added.add(name)
+    out.reannounce.add(name)
+
+
+def _merge_delete(state: RowState, change: Change, incoming: Version,
+                  out: MergeOutcome) -> None:
+    if state.exists and state.deleted:
+        return  # Deleted twice: the same outcome, nothing to record.
+    concurrent = sorted(
+        name for name, version in state.versions.items()
+        if name != DELETED and change.base.get(name) != version
+    )
+    if state.exists and (concurrent or state.disputed):
+        # Someone changed the row since this device last saw it: keep it, ask a supervisor.
+        out.conflicts.append(ConflictDraft(
+            DELETED, REVIEW, change.base.get(DELETED), {k: state.values.get(k) for k in concurrent},
+            max((state.versions[k] for k in concurrent), default=None), True, incoming, "open"))
+        out.disputed_added.add(DELETED)
+        return
+    out.deleted = True
+    out.deleted_version = incoming
+
+
+def apply_pulled(values: dict[str, Any], versions: dict[str, Version],
+                 entry_fields: Mapping[str, Any], entry_versions: Mapping[str, Version],
+                 pending: set[str]) -> tuple[dict[str, Any], dict[str, Version]]:
+    """A device applies one pulled log entry to its copy of a row.
+
+    Pulled values replace local ones, except fields with unpushed local changes (``pending``):
+    they keep the local value and version, so the server still sees the concurrency when the
+    device pushes. Returns the new ``(values, versions)``; the inputs are not modified.
+    """
+    new_values = dict(values)
+    new_versions = dict(versions)
+    for name, value in entry_fields.items():
+        if name in pending:
+            continue
+        new_values[name] = value
+        if name in entry_versions:
+            new_versions[name] = entry_versions[name]
+    return new_values, new_versions

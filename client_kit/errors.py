@@ -1,0 +1,71 @@
+"""Errors of the device kit (store, migrator, sync client). Each has a stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CunsyncError(Exception):
+    """Base class of every error the kit raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ValidationFailed(CunsyncError):
+    """A record failed its schema; ``details`` maps field names to Chinese messages."""
+
+    code = "invalid_record"
+
+
+class NotFound(CunsyncError):
+    """No such record (or it was deleted)."""
+
+    code = "not_found"
+
+
+class RuleViolation(CunsyncError):
+    """A domain rule refused the write (such as one person, one post)."""
+
+    code = "rule_violation"
+
+
+class MigrationError(CunsyncError):
+    """Base of migration errors: the database was left as it was."""
+
+    code = "migration_error"
+
+
+class DatabaseTooNew(MigrationError):
+    """The database has migrations this code does not know: upgrade the software."""
+
+    code = "database_too_new"
+
+
+class ChecksumMismatch(MigrationError):
+    """An applied migration file was changed after it was applied."""
+
+    code = "migration_checksum_mismatch"
+
+
+class SyncError(CunsyncError):
+    """The server refused or could not be reached; the outbox is kept."""
+
+    code = "sync_failed"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 details: Any = None) -> None:
+        super().__init__(message, details=details)
+        if code:
+            self.code = code
+        self.status = status
+
+
+class Offline(SyncError):
+    """The server could not be reached at all."""
+
+    code = "offline"

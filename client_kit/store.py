@@ -1,0 +1,473 @@
+"""The device store: one SQLite file (WAL) holding the team's records and its outbox.
+
+Every write is validated by its record type's schema, stamps each changed field with a
+hybrid-logical-clock version and this device's id, and appends an outbox entry, all in one
+transaction: a row change never exists without its outbox entry, nor the reverse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from marshmallow import ValidationError
+
+import migrations
+
+from .domain import RecordType, record_type
+from .domain.fields import Flag
+from .domain.rules import check_day_in_session, check_one_person_one_post
+from .engine.changes import DELETE, DELETED, UPSERT, Change, PulledEntry, Version, version_from_json
+from .engine.hlc import HybridClock
+from .engine.ids import uuid7
+from .engine.merge import apply_pulled
+from .errors import NotFound, RuleViolation, ValidationFailed
+from .migrator import Migrator, load_migrations
+
+META_COLUMNS = ("_versions", "_deleted", "_disputed")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open a SQLite file for the store: WAL, full sync, transactions managed by hand."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class RowCodec:
+    """Turns loaded field values into SQLite column values and back, for one record type."""
+
+    def __init__(self, rt: RecordType) -> None:
+        self.rt = rt
+        self.columns = ("id", "village_code", *rt.fields)
+        self.flags = tuple(n for n, f in rt.fields.items() if isinstance(f, Flag))
+
+    def to_column(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in self.rt.json_fields:
+            return json.dumps(value, ensure_ascii=False)
+        if name in self.flags:
+            return int(value)
+        return value
+
+    def from_column(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in self.rt.json_fields:
+            return json.loads(value)
+        if name in self.flags:
+            return bool(value)
+        return value
+
+
+class DeviceStore:
+    """A team device's records. Open it with :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, *, clock: Callable[[], int] = wall_clock_ms,
+                 random: Callable[[int], bytes] = os.urandom) -> None:
+        self.conn = conn
+        self.clock_ms = clock
+        self.random = random
+        self._depth = 0
+        self._codecs: dict[str, RowCodec] = {}
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, device_id: str | None = None,
+             clock: Callable[[], int] = wall_clock_ms,
+             random: Callable[[int], bytes] = os.urandom) -> "DeviceStore":
+        """Open or create the store at ``path`` and apply pending migrations.
+
+        ``device_id`` names this device in every version it writes; it is fixed the first time
+        the store is opened (a random one is made when none is given).
+        """
+        conn = connect(path)
+        Migrator(conn, load_migrations(migrations.directory("client"))).upgrade()
+        store = cls(conn, clock=clock, random=random)
+        current = store.meta("device_id")
+        if current is None:
+            store.set_meta("device_id", device_id or "dev-" + random(6).hex())
+        elif device_id is not None and device_id != current:
+            raise RuleViolation(f"本设备数据库属于设备 {current}，不能以 {device_id} 打开")
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def device_id(self) -> str:
+        value = self.meta("device_id")
+        assert value is not None
+        return value
+
+    # -- settings --------------------------------------------------------------------------
+
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._set_meta(key, value)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite write transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def _tick(self) -> int:
+        clock = HybridClock(int(self.meta("hlc", "0") or 0))
+        hlc = clock.tick(self.clock_ms())
+        self._set_meta("hlc", str(hlc))
+        return hlc
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def codec(self, rt: RecordType) -> RowCodec:
+        if rt.name not in self._codecs:
+            self._codecs[rt.name] = RowCodec(rt)
+        return self._codecs[rt.name]
+
+    def _select(self, rt: RecordType, where: str, params: Iterable[Any]) -> list[dict[str, Any]]:
+        codec = self.codec(rt)
+        cols = ", ".join((*codec.columns, *META_COLUMNS))
+        cursor = self.conn.execute(f"SELECT {cols} FROM {rt.table} WHERE {where}", tuple(params))
+        rows = []
+        for raw in cursor:
+            row = {name: codec.from_column(name, raw[i]) for i, name in enumerate(codec.columns)}
+            n = len(codec.columns)
+            row["_versions"] = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
+            row["_deleted"] = bool(raw[n + 1])
+            row["_disputed"] = json.loads(raw[n + 2])
+            rows.append(row)
+        return rows
+
+    def _row(self, rt: RecordType, row_id: str) -> dict[str, Any] | None:
+        rows = self._select(rt, "id = ?", (row_id,))
+        return rows[0] if rows else None
+
+    def get(self, type_name: str, row_id: str, *, include_deleted: bool = False,
+            with_meta: bool = False) -> dict[str, Any] | None:
+        """One row by id, or ``None``. ``with_meta`` adds ``_versions``, ``_deleted``, ``_disputed``."""
+        row = self._row(record_type(type_name), row_id)
+        if row is None or (row["_deleted"] and not include_deleted):
+            return None
+        return row if with_meta else _public(row)
+
+    def query(self, type_name: str, *, include_deleted: bool = False, order_by: str = "id",
+              limit: int | None = None, **equals: Any) -> list[dict[str, Any]]:
+        """Rows whose columns equal the given values (``village_code="…"``, ``post_id=…``)."""
+        rt = record_type(type_name)
+        codec = self.codec(rt)
+        for name in (*equals, order_by):
+            if name not in codec.columns:
+                raise ValueError(f"{type_name} has no field {name!r}")
+        clauses = [f"{name} = ?" for name in equals] or ["1"]
+        if not include_deleted:
+            clauses.append("_deleted = 0")
+        sql = " AND ".join(clauses) + f" ORDER BY {order_by}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        params = [codec.to_column(k, v) for k, v in equals.items()]
+        return [_public(r) for r in self._select(rt, sql, params)]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create(self, type_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and insert a new row; return it with its id.
+
+        A natural-key fact (attendance, sign-in, employment) that already exists is updated
+        instead, so recording the same fact twice never makes two rows.
+        """
+        rt = record_type(type_name)
+        values = {k: v for k, v in values.items() if k != "id"}
+        with self.transaction():
+            if "village_code" not in values or values["village_code"] is None:
+                values["village_code"] = self._inherited_village(rt, values)
+            if rt.natural_key:
+                missing = [k for k in rt.natural_key if values.get(k) is None]
+                if missing:
+                    raise ValidationFailed("记录不完整", details={
+                        k: [f"{rt.label_of(k)}：必填"] for k in missing})
+                row_id = rt.natural_row_id(_load_partial(rt, values))
+                existing = self._row(rt, row_id)
+                if existing is not None:
+                    return self._update(rt, existing, values, revive=True)
+            else:
+                row_id = uuid7(self.clock_ms(), self.random(10))
+            row = _load_full(rt, {**values, "id": row_id})
+            self._check_rules(rt, row)
+            hlc = self._tick()
+            version = (hlc, self.device_id)
+            # A new row sends only the fields it sets: an absent field is empty everywhere.
+            fields = {k: v for k, v in row.items() if k != "id" and v is not None}
+            self._write_row(rt, row, {name: version for name in fields}, deleted=False)
+            self._append_outbox(rt, row_id, row["village_code"], hlc, UPSERT, fields,
+                                {k: None for k in fields})
+            return row
+
+    def update(self, type_name: str, row_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate the row with ``changes`` applied and write the fields that changed."""
+        rt = record_type(type_name)
+        with self.transaction():
+            existing = self._row(rt, row_id)
+            if existing is None or existing["_deleted"]:
+                raise NotFound(f"{rt.label}记录不存在或已删除")
+            return self._update(rt, existing, dict(changes), revive=False)
+
+    def _update(self, rt: RecordType, existing: dict[str, Any], changes: dict[str, Any],
+                revive: bool) -> dict[str, Any]:
+        if "id" in changes and changes["id"] != existing["id"]:
+            raise ValidationFailed("编号不能修改", details={"id": ["编号：不能修改"]})
+        changes.pop("id", None)
+        current = _public(existing)
+        merged = _load_full(rt, {**current, **changes})
+        touched = {k: v for k, v in merged.items() if k != "id" and current.get(k) != v}
+        for name in rt.natural_key:
+            if name in touched:
+                raise ValidationFailed(f"{rt.label_of(name)}不能修改",
+                                       details={name: [f"{rt.label_of(name)}：不能修改"]})
+        was_deleted = existing["_deleted"] and revive
+        if not touched and not was_deleted:
+            return current
+        self._check_rules(rt, merged)
+        hlc = self._tick()
+        version = (hlc, self.device_id)
+        versions = dict(existing["_versions"])
+        base = {k: versions.get(k) for k in touched}
+        versions.update({k: version for k in touched})
+        self._write_row(rt, merged, versions, deleted=False, disputed=existing["_disputed"])
+        self._append_outbox(rt, merged["id"], merged["village_code"], hlc, UPSERT, touched, base)
+        return merged
+
+    def delete(self, type_name: str, row_id: str) -> None:
+        """Delete a row: it stays as a tombstone, so the deletion syncs."""
+        rt = record_type(type_name)
+        with self.transaction():
+            existing = self._row(rt, row_id)
+            if existing is None or existing["_deleted"]:
+                raise NotFound(f"{rt.label}记录不存在或已删除")
+            hlc = self._tick()
+            versions = dict(existing["_versions"])
+            base = {k: v for k, v in versions.items()}
+            base.setdefault(DELETED, None)
+            versions[DELETED] = (hlc, self.device_id)
+            self._write_row(rt, _public(existing), versions, deleted=True,
+                            disputed=existing["_disputed"])
+            self._append_outbox(rt, row_id, existing["village_code"], hlc, DELETE, {}, base)
+
+    def _inherited_village(self, rt: RecordType, values: Mapping[str, Any]) -> str:
+        if rt.parent is None:
+            raise ValidationFailed("缺少所属村", details={"village_code": ["所属村：必填"]})
+        parent_type, parent_field = rt.parent
+        parent_id = values.get(parent_field)
+        parent = self.get(parent_type, parent_id) if isinstance(parent_id, str) else None
+        if parent is None:
+            label = rt.label_of(parent_field)
+            raise ValidationFailed(f"{label}不存在", details={parent_field: [f"{label}：不存在"]})
+        return str(parent["village_code"])
+
+    def _check_rules(self, rt: RecordType, row: dict[str, Any]) -> None:
+        if rt.parent is not None:
+            parent_type, parent_field = rt.parent
+            if self.get(parent_type, row[parent_field]) is None:
+                label = rt.label_of(parent_field)
+                raise ValidationFailed(f"{label}不存在",
+                                       details={parent_field: [f"{label}：不存在"]})
+        for ref_field, ref_type in rt.references.items():
+            if self.get(ref_type, row[ref_field]) is None:
+                label = rt.label_of(ref_field)
+                raise ValidationFailed(f"{label}不存在", details={ref_field: [f"{label}：不存在"]})
+        if rt.name == "appointment":
+            others = [a for a in self.query("appointment", person_id=row["person_id"],
+                                            status="active") if a["id"] != row["id"]]
+            check_one_person_one_post(row, others)
+        elif rt.name == "signin":
+            check_day_in_session(row, self.get("training_session", row["session_id"]))
+
+    def _write_row(self, rt: RecordType, row: Mapping[str, Any], versions: Mapping[str, Any],
+                   *, deleted: bool, disputed: Iterable[str] = ()) -> None:
+        self._write_rows(rt, [(row, versions, deleted, list(disputed))])
+
+    def _write_rows(self, rt: RecordType,
+                    rows: list[tuple[Mapping[str, Any], Mapping[str, Any], bool, list[str]]]
+                    ) -> None:
+        codec = self.codec(rt)
+        cols = (*codec.columns, *META_COLUMNS)
+        placeholders = ", ".join("?" for _ in cols)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        self.conn.executemany(
+            f"INSERT INTO {rt.table} ({', '.join(cols)}) VALUES ({placeholders})"
+            f" ON CONFLICT(id) DO UPDATE SET {updates}",
+            [
+                (*(codec.to_column(c, row.get(c)) for c in codec.columns),
+                 json.dumps({k: list(v) for k, v in versions.items() if v}, ensure_ascii=False),
+                 int(deleted), json.dumps(sorted(disputed)))
+                for row, versions, deleted, disputed in rows
+            ],
+        )
+
+    def _append_outbox(self, rt: RecordType, row_id: str, village: str, hlc: int, op: str,
+                       fields: Mapping[str, Any], base: Mapping[str, Version | None]) -> None:
+        self.conn.execute(
+            "INSERT INTO outbox (record_type, row_id, village_code, hlc, op, fields, base,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rt.name, row_id, village, hlc, op, json.dumps(fields, ensure_ascii=False),
+             json.dumps({k: list(v) if v else None for k, v in base.items()}),
+             dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+        )
+
+    # -- outbox and pulled changes (used by the sync client) -------------------------------
+
+    def pending(self, limit: int = 500, after_seq: int = 0) -> list[Change]:
+        """The oldest unacknowledged changes, in order."""
+        return [
+            Change(seq, rtype, row_id, village, hlc, op, json.loads(fields),
+                   {k: version_from_json(v) for k, v in json.loads(base).items()})
+            for seq, rtype, row_id, village, hlc, op, fields, base in self.conn.execute(
+                "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
+                " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
+        ]
+
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def acknowledge(self, through_seq: int) -> int:
+        """Drop outbox entries the server acknowledged; return how many."""
+        with self.transaction():
+            return self.conn.execute("DELETE FROM outbox WHERE seq <= ?", (through_seq,)).rowcount
+
+    def _pending_fields(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
+        if not keys or not self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone():
+            return {}
+        pending: dict[tuple[str, str], set[str]] = {}
+        ids = sorted({row_id for _, row_id in keys})
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" for _ in chunk)
+            for rtype, row_id, op, fields in self.conn.execute(
+                    f"SELECT record_type, row_id, op, fields FROM outbox WHERE row_id IN ({marks})",
+                    chunk):
+                names = pending.setdefault((rtype, row_id), set())
+                if op == DELETE:
+                    names.add(DELETED)
+                names.update(json.loads(fields))
+        return pending
+
+    def apply_pulled(self, entries: list[PulledEntry], cursor: int) -> int:
+        """Apply one pulled page and store the new cursor, in one transaction.
+
+        Returns the number of entries applied. Fields with unpushed local changes keep their
+        local value and version (see :func:`client_kit.engine.merge.apply_pulled`).
+        """
+        with self.transaction():
+            if entries:
+                clock = HybridClock(int(self.meta("hlc", "0") or 0))
+                newest = max((v[0] for e in entries for v in e.versions.values()), default=0)
+                self._set_meta("hlc", str(clock.receive(newest, self.clock_ms())))
+            pending = self._pending_fields({(e.record_type, e.row_id) for e in entries})
+            by_type: dict[str, list[PulledEntry]] = {}
+            for entry in entries:
+                by_type.setdefault(entry.record_type, []).append(entry)
+            for type_name, group in by_type.items():
+                self._apply_group(record_type(type_name), group, pending)
+            self._set_meta("cursor", str(cursor))
+        return len(entries)
+
+    def _apply_group(self, rt: RecordType, group: list[PulledEntry],
+                     pending: dict[tuple[str, str], set[str]]) -> None:
+        current: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted({e.row_id for e in group}), 500):
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._select(rt, f"id IN ({marks})", chunk):
+                current[row["id"]] = row
+        for entry in group:
+            row = current.get(entry.row_id) or {
+                "id": entry.row_id, "village_code": entry.village, "_versions": {},
+                "_deleted": False, "_disputed": []}
+            local_pending = pending.get((rt.name, entry.row_id), set())
+            values, versions = apply_pulled(
+                {k: v for k, v in row.items() if not k.startswith("_")}, row["_versions"],
+                {"village_code": entry.village, **entry.fields}
+                if "village_code" not in local_pending else entry.fields,
+                entry.versions, local_pending)
+            if entry.deleted is not None and DELETED not in local_pending:
+                row["_deleted"] = entry.deleted
+                if DELETED in entry.versions:
+                    versions[DELETED] = entry.versions[DELETED]
+            current[entry.row_id] = {**values, "_versions": versions,
+                                     "_deleted": row["_deleted"],
+                                     "_disputed": list(entry.disputed)}
+        self._write_rows(rt, [(r, r["_versions"], r["_deleted"], r["_disputed"])
+                              for r in current.values()])
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _validation_details(err: ValidationError) -> dict[str, list[str]]:
+    messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+    return {str(k): [str(m) for m in (v if isinstance(v, list) else [v])]
+            for k, v in messages.items()}
+
+
+def _load_full(rt: RecordType, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate a whole row; every field of the type is present in the result."""
+    try:
+        loaded = rt.schema.load(dict(values))
+    except ValidationError as err:
+        details = _validation_details(err)
+        raise ValidationFailed("；".join(m for ms in details.values() for m in ms),
+                               details=details) from None
+    return {name: loaded.get(name) for name in ("id", "village_code", *rt.fields)}
+
+
+def _load_partial(rt: RecordType, values: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(rt.partial_schema.load(dict(values)))
+    except ValidationError as err:
+        details = _validation_details(err)
+        raise ValidationFailed("；".join(m for ms in details.values() for m in ms),
+                               details=details) from None
