@@ -75,8 +75,13 @@ class Change:
             raise TypeError("change fields and base must be objects")
         if op not in (UPSERT, DELETE):
             raise ValueError(f"unknown op {op!r}")
-        if isinstance(seq, bool) or isinstance(hlc, bool):
-            raise TypeError("seq and hlc must be integers")
+        for name, value in (("seq", seq), ("hlc", hlc)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an integer")
+        for name, value in (("record_type", record_type), ("row_id", row_id),
+                            ("village", village)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string")
         base_versions = {k: version_from_json(v) for k, v in (base or {}).items()}
         if base is None:
             base_versions = {k: None for k in fields}

@@ -218,11 +218,11 @@ CREATE TABLE conflicts (
     current_value TEXT,
     current_version TEXT,
     current_device TEXT,
-    current_user TEXT,
+    current_user_name TEXT,
     incoming_value TEXT,
     incoming_version TEXT NOT NULL,
     incoming_device TEXT NOT NULL,
-    incoming_user TEXT,
+    incoming_user_name TEXT,
     incoming_seq INTEGER,
     created_at TEXT NOT NULL,
     resolved_at TEXT,
@@ -246,4 +246,16 @@ CREATE TABLE audit_log (
 CREATE TABLE server_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+
+-- People who use the server: workers (own devices), supervisors and admins. ``scope`` is a
+-- JSON list of village codes or county-code prefixes; an empty list with role admin is all.
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    display_name TEXT,
+    role TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT '[]',
+    password_hash TEXT,
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
 );

@@ -1,0 +1,146 @@
+"""Protocol messages: push batches, acknowledgements and pull pages, as bytes.
+
+Messages are UTF-8 JSON (Chinese text is sent as is, not ``\\u``-escaped), gzip-compressed.
+Building and reading them is pure; transports (HTTP, USB bundle) only move the bytes.
+Every decoder checks the shape with a marshmallow schema and raises :class:`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .changes import Change, PulledEntry
+from .errors import ProtocolError
+
+#: Version of the record schemas and messages this code speaks. Bump it when a message or a
+#: record type changes incompatibly; the server refuses clients below its minimum.
+SCHEMA_VERSION = 1
+
+#: A decompressed message may be at most this large (a defence against zip bombs).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def pack(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, gzip-compressed."""
+    raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return gzip.compress(raw, compresslevel=6, mtime=0)
+
+
+def unpack(data: bytes, *, compressed: bool = True,
+           limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """Inverse of :func:`pack`; ``ProtocolError`` for anything that is not a JSON object."""
+    if compressed:
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflater.decompress(data, limit)
+        except zlib.error:
+            raise ProtocolError("消息不是有效的 gzip 数据 (not valid gzip)") from None
+        if inflater.unconsumed_tail:
+            raise ProtocolError("消息解压后过大 (message too large once decompressed)")
+    else:
+        raw = data
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("消息不是有效的 UTF-8 JSON (not valid UTF-8 JSON)") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError("消息应为 JSON 对象 (message must be a JSON object)")
+    return payload
+
+
+class _PushSchema(Schema):
+    schema_version = fields.Integer(required=True, strict=True)
+    app_version = fields.String(load_default=None, validate=validate.Length(max=40))
+    changes = fields.List(fields.List(fields.Raw(allow_none=True)), required=True)
+
+
+class _AckSchema(Schema):
+    acked_through = fields.Integer(required=True, strict=True)
+    applied = fields.Integer(required=True, strict=True)
+    repeated = fields.Integer(required=True, strict=True)
+    conflicts = fields.Integer(required=True, strict=True)
+
+
+class _PullSchema(Schema):
+    entries = fields.List(fields.List(fields.Raw(allow_none=True)), required=True)
+    cursor = fields.Integer(required=True, strict=True)
+    more = fields.Boolean(required=True)
+    villages = fields.List(fields.String(), load_default=list)
+
+
+def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return dict(schema.load(payload))
+    except ValidationError as err:
+        raise ProtocolError(f"消息格式不正确: {err.messages}") from None
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    schema_version: int
+    app_version: str | None
+    changes: list[Change]
+
+
+def encode_push(changes: list[Change], *, app_version: str,
+                schema_version: int = SCHEMA_VERSION) -> bytes:
+    return pack({"schema_version": schema_version, "app_version": app_version,
+                 "changes": [c.to_wire() for c in changes]})
+
+
+def decode_push(data: bytes, *, compressed: bool = True) -> PushMessage:
+    body = _load(_PushSchema(), unpack(data, compressed=compressed))
+    changes = []
+    for index, raw in enumerate(body["changes"]):
+        try:
+            changes.append(Change.from_wire(raw))
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ProtocolError(f"第 {index + 1} 条变更格式不正确: {err}") from None
+    return PushMessage(body["schema_version"], body["app_version"], changes)
+
+
+@dataclass(frozen=True)
+class Ack:
+    acked_through: int
+    applied: int
+    repeated: int
+    conflicts: int
+
+
+def encode_ack(ack: Ack) -> bytes:
+    return json.dumps({"acked_through": ack.acked_through, "applied": ack.applied,
+                       "repeated": ack.repeated, "conflicts": ack.conflicts},
+                      separators=(",", ":")).encode()
+
+
+def decode_ack(data: bytes) -> Ack:
+    return Ack(**_load(_AckSchema(), unpack(data, compressed=False)))
+
+
+@dataclass(frozen=True)
+class PullPageMessage:
+    entries: list[PulledEntry]
+    cursor: int
+    more: bool
+    villages: list[str]
+
+
+def encode_pull_page(entries: list[PulledEntry], cursor: int, more: bool,
+                     villages: list[str]) -> bytes:
+    return pack({"entries": [e.to_wire() for e in entries], "cursor": cursor, "more": more,
+                 "villages": villages})
+
+
+def decode_pull_page(data: bytes) -> PullPageMessage:
+    body = _load(_PullSchema(), unpack(data))
+    try:
+        entries = [PulledEntry.from_wire(raw) for raw in body["entries"]]
+    except (TypeError, ValueError, AttributeError) as err:
+        raise ProtocolError(f"拉取页格式不正确: {err}") from None
+    return PullPageMessage(entries, body["cursor"], body["more"], body["villages"])

@@ -1,0 +1,38 @@
+"""The county server: a Flask application (``create_app``) over a pluggable storage."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import DEFAULTS, storage_path
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the server. Configuration: defaults, ``instance/config.py``, ``CUNSYNC_*`` env,
+    then ``test_config`` (when given, the instance file and environment are skipped)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("CUNSYNC")
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["STORAGE_URL"] = storage_path(app.config["STORAGE_URL"], app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.urandom(32).hex()
+
+    from . import api, cli, db
+
+    db.init_app(app)
+    api.register(app)
+    cli.init_app(app)
+
+    @app.get("/")
+    def index():  # type: ignore[no-untyped-def]
+        return {"service": "cunsync", "api": "/api/v1/openapi.json"}
+
+    return app

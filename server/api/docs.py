@@ -1,0 +1,148 @@
+"""The OpenAPI description of the HTTP API, served at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from client_kit import __version__
+
+bp = Blueprint("docs", __name__, url_prefix="/api/v1")
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_DEVICE = [{"deviceToken": []}]
+_PERSON = [{"basicAuth": []}]
+
+
+def _op(summary: str, security: list[dict[str, list[str]]] | None, responses: dict[str, Any],
+        **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if security is not None:
+        op["security"] = security
+    op.update(extra)
+    return op
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str,
+           required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema,
+            "description": description}
+
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "cunsync county server",
+        "version": __version__,
+        "description": "Sync for village work teams. The protocol is specified in "
+                       "docs/protocol.md; every error has the shape of the Error schema.",
+    },
+    "paths": {
+        "/api/v1/sync/hello": {"get": _op(
+            "Identify the device; its villages, schema versions and the log head", _DEVICE,
+            {"200": {"description": "device summary"}, "401": _ERROR, "403": _ERROR,
+             "426": _ERROR},
+            parameters=[_param("X-Cunsync-Schema", "header", {"type": "integer"},
+                               "client schema version", True)])},
+        "/api/v1/sync/push": {"post": _op(
+            "Push a batch of outbox changes (gzip JSON); applied at most once", _DEVICE,
+            {"200": {"description": "acknowledgement",
+                     "content": {"application/json": {"schema": {
+                         "$ref": "#/components/schemas/Ack"}}}},
+             "400": _ERROR, "401": _ERROR, "403": _ERROR, "409": _ERROR, "413": _ERROR,
+             "422": _ERROR, "426": _ERROR},
+            requestBody={"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PushBatch"}}}})},
+        "/api/v1/sync/pull": {"get": _op(
+            "Pull the next page of changes after a cursor, for the device's villages", _DEVICE,
+            {"200": {"description": "a page (gzip JSON)", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PullPage"}}}},
+             "400": _ERROR, "401": _ERROR, "403": _ERROR, "426": _ERROR},
+            parameters=[
+                _param("after", "query", {"type": "integer", "minimum": 0}, "cursor"),
+                _param("limit", "query", {"type": "integer", "minimum": 1}, "page size"),
+                _param("X-Cunsync-Schema", "header", {"type": "integer"},
+                       "client schema version", True)])},
+        "/api/v1/conflicts": {"get": _op(
+            "Conflicts in the supervisor's scope, oldest first, with counts", _PERSON,
+            {"200": {"description": "conflicts"}, "400": _ERROR, "401": _ERROR,
+             "403": _ERROR},
+            parameters=[
+                _param("village", "query", {"type": "string"}, "village code"),
+                _param("record_type", "query", {"type": "string"}, "record type"),
+                _param("status", "query", {"type": "string", "enum": [
+                    "open", "auto", "resolved", "acknowledged", "superseded"]}, "status"),
+                _param("min_age_days", "query", {"type": "integer"}, "at least this old"),
+                _param("limit", "query", {"type": "integer"}, "page size"),
+                _param("offset", "query", {"type": "integer"}, "offset")])},
+        "/api/v1/conflicts/{conflict_id}": {"get": _op(
+            "One conflict with base, current and incoming values and the row", _PERSON,
+            {"200": {"description": "conflict"}, "401": _ERROR, "404": _ERROR},
+            parameters=[_param("conflict_id", "path", {"type": "integer"}, "id", True)])},
+        "/api/v1/conflicts/{conflict_id}/resolve": {"post": _op(
+            "Resolve: keep current, take incoming, or a corrected value (schema-validated)",
+            _PERSON,
+            {"200": {"description": "the settled conflict"}, "400": _ERROR, "401": _ERROR,
+             "404": _ERROR, "409": _ERROR, "422": _ERROR},
+            parameters=[_param("conflict_id", "path", {"type": "integer"}, "id", True)],
+            requestBody={"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Resolution"}}}})},
+        "/api/v1/conflicts/acknowledge": {"post": _op(
+            "Acknowledge informational last-writer-wins conflicts in bulk", _PERSON,
+            {"200": {"description": "how many"}, "400": _ERROR, "401": _ERROR},
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["ids"],
+                "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}}}})},
+        "/api/v1/records/{record_type}/{row_id}/history": {"get": _op(
+            "Every value a row ever had and every conflict on it", _PERSON,
+            {"200": {"description": "history"}, "401": _ERROR, "404": _ERROR},
+            parameters=[
+                _param("record_type", "path", {"type": "string"}, "record type", True),
+                _param("row_id", "path", {"type": "string"}, "row id", True)])},
+        "/api/v1/openapi.json": {"get": _op(
+            "This document", None, {"200": {"description": "OpenAPI 3.1"}})},
+    },
+    "components": {
+        "securitySchemes": {
+            "deviceToken": {"type": "http", "scheme": "bearer"},
+            "basicAuth": {"type": "http", "scheme": "basic"},
+        },
+        "responses": {"Error": {"description": "a refusal; nothing was changed",
+                                "content": {"application/json": {"schema": {
+                                    "$ref": "#/components/schemas/Error"}}}}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string"}, "message": {"type": "string"},
+                    "details": {}}}}},
+            "Version": {"type": "array", "prefixItems": [{"type": "integer"},
+                                                         {"type": "string"}]},
+            "Change": {"type": "array", "description":
+                       "[seq, record_type, row_id, village, hlc, op, fields, base]"},
+            "PushBatch": {"type": "object", "required": ["schema_version", "changes"],
+                          "properties": {
+                              "schema_version": {"type": "integer"},
+                              "app_version": {"type": "string"},
+                              "changes": {"type": "array",
+                                          "items": {"$ref": "#/components/schemas/Change"}}}},
+            "Ack": {"type": "object", "properties": {
+                "acked_through": {"type": "integer"}, "applied": {"type": "integer"},
+                "repeated": {"type": "integer"}, "conflicts": {"type": "integer"}}},
+            "PullPage": {"type": "object", "properties": {
+                "entries": {"type": "array", "items": {"type": "array", "description":
+                            "[cursor, record_type, row_id, village, fields, versions, "
+                            "deleted, disputed]"}},
+                "cursor": {"type": "integer"}, "more": {"type": "boolean"},
+                "villages": {"type": "array", "items": {"type": "string"}}}},
+            "Resolution": {"type": "object", "required": ["action", "comment"], "properties": {
+                "action": {"type": "string", "enum": ["current", "incoming", "corrected"]},
+                "value": {}, "comment": {"type": "string", "minLength": 1}}},
+        },
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    return jsonify(SPEC)

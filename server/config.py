@@ -1,0 +1,31 @@
+"""Server configuration: defaults, then an instance file, then ``CUNSYNC_*`` environment."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # sqlite:///<path>; a relative path is inside the instance folder.
+    "STORAGE_URL": "sqlite:///cunsync.sqlite",
+    # Largest request body accepted (compressed bytes).
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # Pull pages: default and largest number of entries.
+    "PULL_PAGE_SIZE": 1000,
+    "PULL_PAGE_MAX": 5000,
+    # How far ahead of the server a device clock may run before its pushes are refused.
+    "MAX_CLOCK_AHEAD_MS": 24 * 3600 * 1000,
+    # Oldest client schema version accepted.
+    "MIN_CLIENT_SCHEMA": 1,
+    "SECRET_KEY": None,
+}
+
+
+def storage_path(url: str, instance_path: str) -> str:
+    """Resolve a relative sqlite path against the instance folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        path = url[len(prefix):]
+        if not os.path.isabs(path):
+            return prefix + os.path.join(instance_path, path)
+    return url

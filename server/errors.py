@@ -1,0 +1,94 @@
+"""Errors the server answers with. Each has a stable machine ``code`` and an HTTP ``status``.
+
+The wire shape is always ``{"error": {"code": ..., "message": ..., "details": ...}}``;
+messages are Chinese, since workers and supervisors read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """Base class: a refusal the client can act on. Nothing was changed."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return {"error": body}
+
+
+class BadRequest(ApiError):
+    """The request body is malformed (not JSON, wrong shape, wrong types)."""
+
+    code = "bad_request"
+
+
+class InvalidRecord(ApiError):
+    """A record in the request failed its schema."""
+
+    status = 422
+    code = "invalid_record"
+
+
+class Unauthorized(ApiError):
+    """No valid credentials."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """Valid credentials, but not allowed (revoked device, wrong role)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class OutOfScope(ApiError):
+    """A row outside the caller's villages."""
+
+    status = 403
+    code = "out_of_scope"
+
+
+class NotFound(ApiError):
+    """No such resource."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    """The request contradicts what the server already holds (a replay, a settled conflict)."""
+
+    status = 409
+    code = "conflict"
+
+
+class UpgradeRequired(ApiError):
+    """The client speaks an older schema version than the server accepts."""
+
+    status = 426
+    code = "upgrade_required"
+
+
+class TooLarge(ApiError):
+    """The body is larger than the server accepts."""
+
+    status = 413
+    code = "body_too_large"

@@ -1,0 +1,257 @@
+"""The storage interface and the records it speaks in."""
+
+from __future__ import annotations
+
+import abc
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from client_kit.engine.changes import PulledEntry, Version
+from client_kit.engine.merge import RowState
+
+
+@dataclass
+class StoredRow:
+    """A row as the server keeps it: values plus its merge state."""
+
+    id: str
+    village_code: str
+    state: RowState
+
+
+@dataclass(frozen=True)
+class LogDraft:
+    """A change-log entry to append (the cursor is given by the storage)."""
+
+    record_type: str
+    row_id: str
+    village_code: str
+    fields: dict[str, Any]
+    versions: dict[str, Version]
+    deleted: bool | None
+    disputed: tuple[str, ...]
+    device_id: str | None
+    seq: int | None
+    user_name: str | None
+
+
+@dataclass
+class ConflictRecord:
+    """A conflict, open or settled. Values are JSON-ready; versions are ``(hlc, device)``."""
+
+    record_type: str
+    row_id: str
+    village_code: str
+    field: str
+    policy: str
+    status: str
+    base_version: Version | None
+    current_value: Any
+    current_version: Version | None
+    current_device: str | None
+    current_user_name: str | None
+    incoming_value: Any
+    incoming_version: Version
+    incoming_device: str
+    incoming_user_name: str | None
+    incoming_seq: int | None
+    created_at: str
+    id: int | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    resolved_value: Any = None
+    comment: str | None = None
+
+
+@dataclass
+class DeviceRecord:
+    id: str
+    user_name: str
+    villages: list[str]
+    created_at: str
+    token_hash: str | None = None
+    revoked_at: str | None = None
+    last_seen_at: str | None = None
+    last_seq: int = 0
+    acknowledged: int = 0
+    app_version: str | None = None
+    schema_version: int | None = None
+    clock_skew_ms: int | None = None
+
+
+@dataclass
+class UserRecord:
+    name: str
+    role: str
+    scope: list[str]
+    created_at: str
+    display_name: str | None = None
+    password_hash: str | None = None
+    disabled_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: str
+    actor: str
+    action: str
+    target: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+class Storage(abc.ABC):
+    """What the sync service needs from a database. Every method is documented as a contract.
+
+    Writes happen inside :meth:`atomic`; a block that raises leaves no trace. Reads outside a
+    block see committed data only.
+    """
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def upgrade(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def atomic(self) -> AbstractContextManager[None]:
+        """A write transaction, serialised with every other writer; nested blocks join it."""
+
+    # -- rows and the change log -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def load_rows(self, record_type: str, ids: Iterable[str]) -> dict[str, StoredRow]:
+        """The stored rows among ``ids`` (missing ids are absent from the result)."""
+
+    @abc.abstractmethod
+    def save_rows(self, record_type: str, rows: Iterable[StoredRow]) -> None:
+        """Insert or replace rows (values, versions, tombstone, disputed fields)."""
+
+    @abc.abstractmethod
+    def append_log(self, drafts: list[LogDraft]) -> list[int]:
+        """Append entries to the change log; return their cursors, strictly increasing."""
+
+    @abc.abstractmethod
+    def pull(self, villages: list[str], after: int, limit: int) -> list[PulledEntry]:
+        """Up to ``limit`` log entries with cursor > ``after`` for ``villages``, in order.
+
+        An entry committed later never gets a cursor lower than one already served.
+        """
+
+    @abc.abstractmethod
+    def head(self, villages: list[str]) -> int:
+        """The cursor of the newest log entry for ``villages`` (0 when none)."""
+
+    @abc.abstractmethod
+    def history(self, record_type: str, row_id: str) -> list[dict[str, Any]]:
+        """Every change-log entry of one row, oldest first (the row's full value history)."""
+
+    # -- pushes ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def pushed_digests(self, device_id: str, seqs: Iterable[int]) -> dict[int, str]:
+        """Digests of the changes among ``seqs`` already applied for ``device_id``."""
+
+    @abc.abstractmethod
+    def record_pushed(self, device_id: str, items: Iterable[tuple[int, str]]) -> None:
+        """Remember ``(seq, digest)`` pairs as applied for ``device_id``."""
+
+    # -- conflicts -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_conflicts(self, conflicts: list[ConflictRecord]) -> list[int]:
+        """Store new conflicts; return their ids."""
+
+    @abc.abstractmethod
+    def get_conflict(self, conflict_id: int) -> ConflictRecord | None:
+        """One conflict by id."""
+
+    @abc.abstractmethod
+    def list_conflicts(self, *, villages: list[str] | None = None,
+                       statuses: tuple[str, ...] = ("open",), record_type: str | None = None,
+                       row_id: str | None = None, older_than: str | None = None,
+                       limit: int = 100, offset: int = 0) -> list[ConflictRecord]:
+        """Conflicts, oldest first, filtered (``villages=None`` means every village)."""
+
+    @abc.abstractmethod
+    def count_conflicts(self, *, villages: list[str] | None = None,
+                        statuses: tuple[str, ...] = ("open",)) -> dict[str, int]:
+        """Counts of conflicts by record type."""
+
+    @abc.abstractmethod
+    def settle_conflicts(self, ids: Iterable[int], *, status: str, resolved_at: str,
+                         resolved_by: str, resolution: str | None, resolved_value: Any,
+                         comment: str | None) -> None:
+        """Mark conflicts settled (resolved, acknowledged or superseded)."""
+
+    @abc.abstractmethod
+    def open_conflict_ids(self, record_type: str, row_id: str, field: str) -> list[int]:
+        """Ids of the open conflicts on one field of one row."""
+
+    # -- devices, users, audit, settings ---------------------------------------------------
+
+    @abc.abstractmethod
+    def add_device(self, device: DeviceRecord) -> None:
+        """Register a device (its id must be new)."""
+
+    @abc.abstractmethod
+    def get_device(self, device_id: str) -> DeviceRecord | None:
+        """One device by id."""
+
+    @abc.abstractmethod
+    def device_by_token(self, token_hash: str) -> DeviceRecord | None:
+        """The device holding the token with this hash."""
+
+    @abc.abstractmethod
+    def list_devices(self) -> list[DeviceRecord]:
+        """Every device, by id."""
+
+    @abc.abstractmethod
+    def update_device(self, device_id: str, **changes: Any) -> None:
+        """Change some columns of a device."""
+
+    @abc.abstractmethod
+    def add_user(self, user: UserRecord) -> None:
+        """Create a user (its name must be new)."""
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> UserRecord | None:
+        """One user by name."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[UserRecord]:
+        """Every user, by name."""
+
+    @abc.abstractmethod
+    def update_user(self, name: str, **changes: Any) -> None:
+        """Change some columns of a user."""
+
+    @abc.abstractmethod
+    def append_audit(self, entry: AuditEntry) -> int:
+        """Append one entry to the audit log; return its id."""
+
+    @abc.abstractmethod
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries, newest first."""
+
+    @abc.abstractmethod
+    def get_setting(self, key: str) -> str | None:
+        """A server setting (such as the server clock)."""
+
+    @abc.abstractmethod
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a server setting."""
+
+    @abc.abstractmethod
+    def village_codes(self) -> list[str]:
+        """Codes of every village the server knows (live village rows), sorted."""
+
+    @abc.abstractmethod
+    def count_rows(self, record_type: str, villages: list[str] | None = None) -> int:
+        """Live (not deleted) rows of a type, optionally in some villages."""

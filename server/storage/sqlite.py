@@ -1,0 +1,413 @@
+"""The embedded backend: one SQLite file in WAL mode, one writer at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from dataclasses import asdict, fields as dc_fields
+from typing import Any, Iterable, Iterator
+
+import migrations
+from client_kit.domain import record_type
+from client_kit.engine.changes import DELETED, PulledEntry, version_from_json
+from client_kit.engine.merge import RowState
+from client_kit.migrator import Migrator, load_migrations
+from client_kit.store import RowCodec, connect
+
+from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
+                   UserRecord)
+
+_CHUNK = 500
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _version_out(version: Any) -> str | None:
+    return None if version is None else _dumps(list(version))
+
+
+def _version_in(raw: str | None) -> Any:
+    return None if raw is None else version_from_json(json.loads(raw))
+
+
+def _marks(items: list[Any]) -> str:
+    return ", ".join("?" for _ in items)
+
+
+class SQLiteStorage(Storage):
+    """:class:`Storage` on one SQLite file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        self.conn = connect(path)
+        self._depth = 0
+        self._codecs: dict[str, RowCodec] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def upgrade(self) -> list[int]:
+        return Migrator(self.conn, load_migrations(migrations.directory("server"))).upgrade()
+
+    def check_schema(self) -> list[int]:
+        """Pending migration versions (raises if the database is newer or tampered)."""
+        pending = Migrator(self.conn, load_migrations(migrations.directory("server"))).check()
+        return [m.version for m in pending]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    # -- rows and the change log -----------------------------------------------------------
+
+    def _codec(self, type_name: str) -> RowCodec:
+        if type_name not in self._codecs:
+            self._codecs[type_name] = RowCodec(record_type(type_name))
+        return self._codecs[type_name]
+
+    def load_rows(self, record_type_name: str, ids: Iterable[str]) -> dict[str, StoredRow]:
+        codec = self._codec(record_type_name)
+        cols = ", ".join((*codec.columns, "_versions", "_deleted", "_disputed"))
+        found: dict[str, StoredRow] = {}
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            for raw in self.conn.execute(
+                    f"SELECT {cols} FROM {codec.rt.table} WHERE id IN ({_marks(chunk)})", chunk):
+                n = len(codec.columns)
+                values = {name: codec.from_column(name, raw[i])
+                          for i, name in enumerate(codec.columns) if name != "id"}
+                versions = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
+                state = RowState(values, {k: v for k, v in versions.items() if v},
+                                 bool(raw[n + 1]), set(json.loads(raw[n + 2])), True)
+                found[raw[0]] = StoredRow(raw[0], values["village_code"], state)
+        return found
+
+    def save_rows(self, record_type_name: str, rows: Iterable[StoredRow]) -> None:
+        codec = self._codec(record_type_name)
+        cols = (*codec.columns, "_versions", "_deleted", "_disputed")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        self.conn.executemany(
+            f"INSERT INTO {codec.rt.table} ({', '.join(cols)}) VALUES ({_marks(list(cols))})"
+            f" ON CONFLICT(id) DO UPDATE SET {updates}",
+            [
+                (row.id, row.village_code,
+                 *(codec.to_column(c, row.state.values.get(c)) for c in codec.columns[2:]),
+                 _dumps({k: list(v) for k, v in row.state.versions.items()}),
+                 int(row.state.deleted), _dumps(sorted(row.state.disputed)))
+                for row in rows
+            ],
+        )
+
+    def append_log(self, drafts: list[LogDraft]) -> list[int]:
+        if not drafts:
+            return []
+        at = _now_sql(self.conn)
+        first = self.conn.execute("SELECT coalesce(max(cursor), 0) FROM change_log").fetchone()[0]
+        self.conn.executemany(
+            "INSERT INTO change_log (cursor, record_type, row_id, village_code, fields, versions,"
+            " deleted, disputed, device_id, seq, user_name, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (first + i + 1, d.record_type, d.row_id, d.village_code, _dumps(d.fields),
+                 _dumps({k: list(v) for k, v in d.versions.items()}),
+                 None if d.deleted is None else int(d.deleted), _dumps(list(d.disputed)),
+                 d.device_id, d.seq, d.user_name, at)
+                for i, d in enumerate(drafts)
+            ],
+        )
+        return list(range(first + 1, first + len(drafts) + 1))
+
+    def pull(self, villages: list[str], after: int, limit: int) -> list[PulledEntry]:
+        if not villages:
+            return []
+        rows = self.conn.execute(
+            "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted, disputed"
+            f" FROM change_log WHERE cursor > ? AND village_code IN ({_marks(villages)})"
+            " ORDER BY cursor LIMIT ?", (after, *villages, limit))
+        return [
+            PulledEntry(cursor, rtype, row_id, village, json.loads(fields),
+                        {k: version_from_json(v) for k, v in json.loads(versions).items()},
+                        None if deleted is None else bool(deleted), tuple(json.loads(disputed)))
+            for cursor, rtype, row_id, village, fields, versions, deleted, disputed in rows
+        ]
+
+    def head(self, villages: list[str]) -> int:
+        if not villages:
+            return 0
+        # One indexed look-up per village beats scanning the log: "nothing new" stays fast.
+        best = 0
+        for village in villages:
+            row = self.conn.execute(
+                "SELECT max(cursor) FROM change_log WHERE village_code = ?", (village,)).fetchone()
+            best = max(best, row[0] or 0)
+        return best
+
+    def history(self, record_type_name: str, row_id: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT cursor, fields, versions, deleted, disputed, device_id, seq, user_name, at"
+            " FROM change_log WHERE record_type = ? AND row_id = ? ORDER BY cursor",
+            (record_type_name, row_id))
+        return [
+            {"cursor": c, "fields": json.loads(f), "versions": json.loads(v),
+             "deleted": None if d is None else bool(d), "disputed": json.loads(dis),
+             "device_id": dev, "seq": seq, "user": user, "at": at}
+            for c, f, v, d, dis, dev, seq, user, at in rows
+        ]
+
+    # -- pushes ----------------------------------------------------------------------------
+
+    def pushed_digests(self, device_id: str, seqs: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        found: dict[int, str] = {}
+        # Sequences arrive in contiguous batches: one range scan instead of an IN list.
+        for seq, digest in self.conn.execute(
+                "SELECT seq, digest FROM pushed WHERE device_id = ? AND seq BETWEEN ? AND ?",
+                (device_id, wanted[0], wanted[-1])):
+            found[seq] = digest
+        wanted_set = set(wanted)
+        return {s: d for s, d in found.items() if s in wanted_set}
+
+    def record_pushed(self, device_id: str, items: Iterable[tuple[int, str]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO pushed (device_id, seq, digest) VALUES (?, ?, ?)",
+            [(device_id, seq, digest) for seq, digest in items])
+
+    # -- conflicts -------------------------------------------------------------------------
+
+    _CONFLICT_COLS = (
+        "id", "record_type", "row_id", "village_code", "field", "policy", "status",
+        "base_version", "current_value", "current_version", "current_device",
+        "current_user_name", "incoming_value", "incoming_version", "incoming_device",
+        "incoming_user_name", "incoming_seq", "created_at", "resolved_at", "resolved_by",
+        "resolution", "resolved_value", "comment",
+    )
+    _VERSION_COLS = ("base_version", "current_version", "incoming_version")
+    _VALUE_COLS = ("current_value", "incoming_value", "resolved_value")
+
+    def add_conflicts(self, conflicts: list[ConflictRecord]) -> list[int]:
+        ids = []
+        cols = self._CONFLICT_COLS[1:]
+        for conflict in conflicts:
+            data = asdict(conflict)
+            params = [self._conflict_out(c, data[c]) for c in cols]
+            cur = self.conn.execute(
+                f"INSERT INTO conflicts ({', '.join(cols)}) VALUES ({_marks(list(cols))})",
+                params)
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def _conflict_out(self, col: str, value: Any) -> Any:
+        if col in self._VERSION_COLS:
+            return _version_out(value)
+        if col in self._VALUE_COLS:
+            return _dumps(value)
+        return value
+
+    def _conflict_in(self, raw: tuple[Any, ...]) -> ConflictRecord:
+        data = dict(zip(self._CONFLICT_COLS, raw))
+        for col in self._VERSION_COLS:
+            data[col] = _version_in(data[col])
+        for col in self._VALUE_COLS:
+            data[col] = None if data[col] is None else json.loads(data[col])
+        return ConflictRecord(**data)
+
+    def get_conflict(self, conflict_id: int) -> ConflictRecord | None:
+        raw = self.conn.execute(
+            f"SELECT {', '.join(self._CONFLICT_COLS)} FROM conflicts WHERE id = ?",
+            (conflict_id,)).fetchone()
+        return self._conflict_in(raw) if raw else None
+
+    def list_conflicts(self, *, villages: list[str] | None = None,
+                       statuses: tuple[str, ...] = ("open",), record_type: str | None = None,
+                       row_id: str | None = None, older_than: str | None = None,
+                       limit: int = 100, offset: int = 0) -> list[ConflictRecord]:
+        where, params = self._conflict_filter(villages, statuses)
+        if record_type:
+            where.append("record_type = ?")
+            params.append(record_type)
+        if row_id:
+            where.append("row_id = ?")
+            params.append(row_id)
+        if older_than:
+            where.append("created_at < ?")
+            params.append(older_than)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._CONFLICT_COLS)} FROM conflicts WHERE {' AND '.join(where)}"
+            " ORDER BY created_at, id LIMIT ? OFFSET ?", (*params, limit, offset))
+        return [self._conflict_in(raw) for raw in rows]
+
+    @staticmethod
+    def _conflict_filter(villages: list[str] | None,
+                         statuses: tuple[str, ...]) -> tuple[list[str], list[Any]]:
+        where = [f"status IN ({_marks(list(statuses))})"]
+        params: list[Any] = list(statuses)
+        if villages is not None:
+            where.append(f"village_code IN ({_marks(villages)})" if villages else "0")
+            params.extend(villages)
+        return where, params
+
+    def count_conflicts(self, *, villages: list[str] | None = None,
+                        statuses: tuple[str, ...] = ("open",)) -> dict[str, int]:
+        where, params = self._conflict_filter(villages, statuses)
+        return dict(self.conn.execute(
+            f"SELECT record_type, count(*) FROM conflicts WHERE {' AND '.join(where)}"
+            " GROUP BY record_type", params))
+
+    def settle_conflicts(self, ids: Iterable[int], *, status: str, resolved_at: str,
+                         resolved_by: str, resolution: str | None, resolved_value: Any,
+                         comment: str | None) -> None:
+        self.conn.executemany(
+            "UPDATE conflicts SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ?,"
+            " resolved_value = ?, comment = ? WHERE id = ?",
+            [(status, resolved_at, resolved_by, resolution, _dumps(resolved_value), comment, i)
+             for i in ids])
+
+    def open_conflict_ids(self, record_type_name: str, row_id: str, field: str) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM conflicts WHERE record_type = ? AND row_id = ? AND field = ?"
+            " AND status = 'open' ORDER BY id", (record_type_name, row_id, field))]
+
+    # -- devices, users, audit, settings ---------------------------------------------------
+
+    _DEVICE_COLS = tuple(f.name for f in dc_fields(DeviceRecord))
+    _USER_COLS = tuple(f.name for f in dc_fields(UserRecord))
+
+    def add_device(self, device: DeviceRecord) -> None:
+        data = asdict(device)
+        data["villages"] = _dumps(device.villages)
+        self.conn.execute(
+            f"INSERT INTO devices ({', '.join(data)}) VALUES ({_marks(list(data))})",
+            list(data.values()))
+
+    def _device_where(self, clause: str, param: Any) -> list[DeviceRecord]:
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._DEVICE_COLS)} FROM devices WHERE {clause} ORDER BY id",
+            (param,))
+        out = []
+        for raw in rows:
+            data = dict(zip(self._DEVICE_COLS, raw))
+            data["villages"] = json.loads(data["villages"])
+            out.append(DeviceRecord(**data))
+        return out
+
+    def get_device(self, device_id: str) -> DeviceRecord | None:
+        found = self._device_where("id = ?", device_id)
+        return found[0] if found else None
+
+    def device_by_token(self, token_hash: str) -> DeviceRecord | None:
+        found = self._device_where("token_hash = ?", token_hash)
+        return found[0] if found else None
+
+    def list_devices(self) -> list[DeviceRecord]:
+        return self._device_where("1 = ?", 1)
+
+    def update_device(self, device_id: str, **changes: Any) -> None:
+        self._update("devices", "id", device_id, self._DEVICE_COLS, changes)
+
+    def _update(self, table: str, key: str, key_value: str, allowed: tuple[str, ...],
+                changes: dict[str, Any]) -> None:
+        unknown = set(changes) - set(allowed)
+        if unknown:
+            raise ValueError(f"unknown columns {sorted(unknown)}")
+        values = [(_dumps(v) if isinstance(v, list) else v) for v in changes.values()]
+        sets = ", ".join(f"{c} = ?" for c in changes)
+        self.conn.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values, key_value))
+
+    def add_user(self, user: UserRecord) -> None:
+        data = asdict(user)
+        data["scope"] = _dumps(user.scope)
+        self.conn.execute(
+            f"INSERT INTO users ({', '.join(data)}) VALUES ({_marks(list(data))})",
+            list(data.values()))
+
+    def _users(self, clause: str, param: Any) -> list[UserRecord]:
+        out = []
+        for raw in self.conn.execute(
+                f"SELECT {', '.join(self._USER_COLS)} FROM users WHERE {clause} ORDER BY name",
+                (param,)):
+            data = dict(zip(self._USER_COLS, raw))
+            data["scope"] = json.loads(data["scope"])
+            out.append(UserRecord(**data))
+        return out
+
+    def get_user(self, name: str) -> UserRecord | None:
+        found = self._users("name = ?", name)
+        return found[0] if found else None
+
+    def list_users(self) -> list[UserRecord]:
+        return self._users("1 = ?", 1)
+
+    def update_user(self, name: str, **changes: Any) -> None:
+        self._update("users", "name", name, self._USER_COLS, changes)
+
+    def append_audit(self, entry: AuditEntry) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (entry.at, entry.actor, entry.action, entry.target, _dumps(entry.detail)))
+        return int(cur.lastrowid or 0)
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        return [
+            AuditEntry(at, actor, action, target, json.loads(detail), id_)
+            for id_, at, actor, action, target, detail in self.conn.execute(
+                "SELECT id, at, actor, action, target, detail FROM audit_log"
+                " ORDER BY id DESC LIMIT ?", (limit,))
+        ]
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM server_meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO server_meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def village_codes(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT village_code FROM villages WHERE _deleted = 0 ORDER BY village_code")]
+
+    def count_rows(self, record_type_name: str, villages: list[str] | None = None) -> int:
+        table = record_type(record_type_name).table
+        if villages is None:
+            return int(self.conn.execute(
+                f"SELECT count(*) FROM {table} WHERE _deleted = 0").fetchone()[0])
+        if not villages:
+            return 0
+        return int(self.conn.execute(
+            f"SELECT count(*) FROM {table} WHERE _deleted = 0"
+            f" AND village_code IN ({_marks(villages)})", villages).fetchone()[0])
+
+
+def _now_sql(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')").fetchone()[0])
+
+
+__all__ = ["SQLiteStorage", "DELETED"]

@@ -1,0 +1,401 @@
+"""Push, pull and conflict resolution: the server side of the sync protocol.
+
+This module knows record types only through the domain registry (schemas and field policies);
+the merge decisions themselves are the engine's (:mod:`client_kit.engine.merge`). It talks to
+the database only through :class:`server.storage.Storage`, and knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from marshmallow import ValidationError
+
+from client_kit.domain import RECORD_TYPES, RecordType
+from client_kit.engine.changes import DELETE, DELETED, Change, PulledEntry, Version
+from client_kit.engine.errors import ClockSkewError
+from client_kit.engine.hlc import HybridClock
+from client_kit.engine.merge import ConflictDraft, MergeOutcome, RowState, merge_change
+
+from .errors import ApiError, BadRequest, Conflict, InvalidRecord, NotFound, OutOfScope
+from .storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
+                      UserRecord)
+
+SERVER_DEVICE = "server"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class PushResult:
+    """The acknowledgement of one push batch."""
+
+    acked_through: int
+    applied: int = 0
+    repeated: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class PullPage:
+    entries: list[PulledEntry]
+    cursor: int
+    more: bool
+
+
+@dataclass
+class _Batch:
+    """What a push batch changes, gathered before one write."""
+
+    rows: dict[str, dict[str, StoredRow]] = field(default_factory=dict)
+    dirty: dict[str, set[str]] = field(default_factory=dict)
+    log: list[LogDraft] = field(default_factory=list)
+    conflicts: list[ConflictRecord] = field(default_factory=list)
+    pushed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _details(err: ValidationError) -> dict[str, Any]:
+    return err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+
+
+class SyncService:
+    """The server's sync logic over a :class:`Storage`.
+
+    ``clock_ms`` gives wall-clock milliseconds (tests pass their own); ``max_ahead_ms`` bounds
+    how far ahead of the server a device's clock may run.
+    """
+
+    def __init__(self, storage: Storage, *, clock_ms: Callable[[], int] | None = None,
+                 max_ahead_ms: int = 24 * 3600 * 1000) -> None:
+        self.storage = storage
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.max_ahead_ms = max_ahead_ms
+
+    # -- push ------------------------------------------------------------------------------
+
+    def push(self, device: DeviceRecord, changes: list[Change], *,
+             app_version: str | None = None, schema_version: int | None = None) -> PushResult:
+        """Apply a batch at most once, in sequence order, in one transaction.
+
+        A sequence already applied with the same content is acknowledged again; with other
+        content the whole batch is refused and nothing changes.
+        """
+        self._check_shape(device, changes)
+        with self.storage.atomic():
+            fresh = self.storage.get_device(device.id) or device
+            seen = self.storage.pushed_digests(device.id, [c.seq for c in changes])
+            result = PushResult(acked_through=max((c.seq for c in changes), default=0))
+            new: list[Change] = []
+            for change in changes:
+                digest = change.digest()
+                if change.seq in seen:
+                    if seen[change.seq] != digest:
+                        raise Conflict(
+                            f"第 {change.seq} 号变更已收到过，但这次内容不同；拒绝重放",
+                            code="replay_mismatch", details={"seq": change.seq})
+                    result.repeated += 1
+                elif change.seq <= fresh.last_seq:
+                    raise Conflict(f"第 {change.seq} 号变更顺序错误（已收到 {fresh.last_seq}）",
+                                   code="sequence_out_of_order",
+                                   details={"seq": change.seq, "last_seq": fresh.last_seq})
+                else:
+                    new.append(change)
+            batch = self._merge_batch(fresh, new)
+            result.applied = len(new)
+            result.conflicts = sum(1 for c in batch.conflicts if c.status == "open")
+            self._write_batch(fresh, batch)
+            updates: dict[str, Any] = {"last_seen_at": utc_now(),
+                                       "acknowledged": fresh.acknowledged + len(new)}
+            if new:
+                updates["last_seq"] = new[-1].seq
+            if app_version is not None:
+                updates["app_version"] = app_version
+            if schema_version is not None:
+                updates["schema_version"] = schema_version
+            if changes:
+                newest = max(c.hlc for c in changes) >> 16
+                updates["clock_skew_ms"] = newest - self.clock_ms()
+            self.storage.update_device(device.id, **updates)
+        return result
+
+    def _check_shape(self, device: DeviceRecord, changes: list[Change]) -> None:
+        previous = None
+        for change in changes:
+            where = {"seq": change.seq}
+            if previous is not None and change.seq <= previous:
+                raise BadRequest("变更序号必须递增", details=where)
+            previous = change.seq
+            if change.seq < 1:
+                raise BadRequest("变更序号必须为正整数", details=where)
+            rt = RECORD_TYPES.get(change.record_type)
+            if rt is None:
+                raise BadRequest(f"未知的记录类型 {change.record_type!r}",
+                                 code="unknown_record_type", details=where)
+            if change.village not in device.villages:
+                raise OutOfScope(f"本设备无权写入村 {change.village} 的数据", details=where)
+            unknown = [k for k in change.fields if k not in rt.fields and k != "village_code"]
+            unknown += [k for k in change.base if k not in rt.fields and k not in (
+                "village_code", DELETED)]
+            if unknown:
+                raise InvalidRecord(f"{rt.label}没有字段 {unknown[0]}",
+                                    details={**where, unknown[0]: ["未知字段"]})
+            if change.fields.get("village_code", change.village) != change.village:
+                raise InvalidRecord("所属村与变更不一致", code="village_mismatch", details=where)
+            if change.op != DELETE and not change.fields:
+                raise BadRequest("更新没有任何字段", details=where)
+
+    def _merge_batch(self, device: DeviceRecord, changes: list[Change]) -> _Batch:
+        batch = _Batch()
+        by_type: dict[str, set[str]] = {}
+        for change in changes:
+            by_type.setdefault(change.record_type, set()).add(change.row_id)
+        for type_name, ids in by_type.items():
+            batch.rows[type_name] = self.storage.load_rows(type_name, ids)
+        clock = HybridClock(int(self.storage.get_setting("hlc") or 0), self.max_ahead_ms)
+        now = self.clock_ms()
+        users = _UserNames(self.storage, device)
+        for change in changes:
+            try:
+                clock.receive(change.hlc, now)
+            except ClockSkewError as err:
+                raise Conflict(err.args[0], code=err.code, details={"seq": change.seq}) from None
+            rt = RECORD_TYPES[change.record_type]
+            stored = batch.rows[rt.name].get(change.row_id)
+            if stored is not None and stored.village_code != change.village:
+                raise OutOfScope("该记录属于其他村，不能以本村名义修改",
+                                 details={"seq": change.seq})
+            change = self._validated(rt, change, stored)
+            state = stored.state if stored else RowState()
+            outcome = merge_change(state, change, device.id, rt.policies)
+            if stored is None:
+                stored = StoredRow(change.row_id, change.village, state)
+                batch.rows[rt.name][change.row_id] = stored
+            self._apply_outcome(rt, stored, change, outcome, device, users, batch)
+            batch.pushed.append((change.seq, change.digest()))
+        self.storage.set_setting("hlc", str(clock.last))
+        return batch
+
+    def _validated(self, rt: RecordType, change: Change, stored: StoredRow | None) -> Change:
+        """Check a change's values against its schema; return it with normalised values."""
+        if change.op == DELETE:
+            if stored is None:
+                raise NotFound("要删除的记录在服务器上不存在", details={"seq": change.seq})
+            return change
+        values = {"id": change.row_id, "village_code": change.village, **change.fields}
+        try:
+            if stored is None or not stored.state.exists:
+                loaded = rt.schema.load(values)
+                if rt.natural_key and rt.natural_row_id(loaded) != change.row_id:
+                    raise InvalidRecord("记录编号与其自然键不符", code="natural_key_mismatch",
+                                        details={"seq": change.seq})
+            else:
+                loaded = rt.partial_schema.load(values)
+        except ValidationError as err:
+            raise InvalidRecord(f"第 {change.seq} 号变更的{rt.label}数据不合格",
+                                details={"seq": change.seq, "fields": _details(err)}) from None
+        fields = {k: loaded.get(k) for k in change.fields}
+        return Change(change.seq, change.record_type, change.row_id, change.village, change.hlc,
+                      change.op, fields, change.base)
+
+    def _apply_outcome(self, rt: RecordType, stored: StoredRow, change: Change,
+                       outcome: MergeOutcome, device: DeviceRecord, users: "_UserNames",
+                       batch: _Batch) -> None:
+        state = stored.state
+        before = RowState(dict(state.values), dict(state.versions), state.deleted,
+                          set(state.disputed), state.exists)
+        for draft in outcome.conflicts:
+            batch.conflicts.append(_conflict_record(rt, stored, draft, device, users, change.seq))
+        for name, (value, version) in outcome.writes.items():
+            state.values[name] = value
+            state.versions[name] = version
+        if outcome.deleted is not None:
+            state.deleted = outcome.deleted
+            if outcome.deleted_version:
+                state.versions[DELETED] = outcome.deleted_version
+        state.disputed |= outcome.disputed_added
+        state.exists = True
+        if not outcome.changes_state:
+            return
+        names = set(outcome.writes) | (outcome.reannounce - {DELETED})
+        deleted = state.deleted if (outcome.deleted is not None or DELETED in outcome.reannounce
+                                    or DELETED in outcome.disputed_added) else None
+        versions = {k: state.versions[k] for k in names if k in state.versions}
+        if deleted is not None and DELETED in state.versions:
+            versions[DELETED] = state.versions[DELETED]
+        batch.log.append(LogDraft(rt.name, stored.id, stored.village_code,
+                                  {k: state.values.get(k) for k in names}, versions, deleted,
+                                  tuple(sorted(state.disputed)), device.id, change.seq,
+                                  device.user_name))
+        if before != state or not before.exists:
+            batch.dirty.setdefault(rt.name, set()).add(stored.id)
+
+    def _write_batch(self, device: DeviceRecord, batch: _Batch) -> None:
+        for type_name, ids in batch.dirty.items():
+            rows = batch.rows[type_name]
+            self.storage.save_rows(type_name, [rows[i] for i in ids])
+        self.storage.append_log(batch.log)
+        if batch.conflicts:
+            self.storage.add_conflicts(batch.conflicts)
+        self.storage.record_pushed(device.id, batch.pushed)
+
+    # -- pull ------------------------------------------------------------------------------
+
+    def pull(self, device: DeviceRecord, after: int, limit: int) -> PullPage:
+        """The next page of the change log for the device's villages."""
+        entries = self.storage.pull(device.villages, after, limit + 1)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        cursor = entries[-1].cursor if entries else after
+        return PullPage(entries, cursor, more)
+
+    # -- conflicts -------------------------------------------------------------------------
+
+    def resolve(self, conflict_id: int, action: str, value: Any, comment: str,
+                actor: UserRecord, scope: Callable[[str], bool]) -> ConflictRecord:
+        """Settle a conflict: keep ``current``, take ``incoming``, or a ``corrected`` value.
+
+        The outcome is a new change with a fresh server version, so every device receives it;
+        the conflict, the values it replaced and the comment stay in the audit log.
+        """
+        with self.storage.atomic():
+            conflict = self.storage.get_conflict(conflict_id)
+            if conflict is None or not scope(conflict.village_code):
+                raise NotFound("没有这条冲突记录")
+            if conflict.status != "open":
+                raise Conflict("这条冲突已经处理过", code="conflict_not_open")
+            rt = RECORD_TYPES[conflict.record_type]
+            stored = self.storage.load_rows(rt.name, [conflict.row_id])[conflict.row_id]
+            state = stored.state
+            clock = HybridClock(int(self.storage.get_setting("hlc") or 0))
+            version: Version = (clock.tick(self.clock_ms()), SERVER_DEVICE)
+            self.storage.set_setting("hlc", str(clock.last))
+            old = {"values": {conflict.field: state.values.get(conflict.field)},
+                   "deleted": state.deleted}
+            if conflict.field == DELETED:
+                changed = self._resolve_deletion(rt, stored, conflict, action, version)
+                chosen: Any = state.deleted
+            else:
+                chosen = self._chosen_value(rt, stored, conflict, action, value)
+                state.values[conflict.field] = chosen
+                state.versions[conflict.field] = version
+                changed = {conflict.field}
+            state.disputed.discard(conflict.field)
+            self.storage.save_rows(rt.name, [stored])
+            versions = {k: state.versions[k] for k in changed if k in state.versions}
+            if conflict.field == DELETED:
+                versions[DELETED] = state.versions[DELETED]
+            self.storage.append_log([LogDraft(
+                rt.name, stored.id, stored.village_code,
+                {k: state.values.get(k) for k in changed}, versions,
+                state.deleted if conflict.field == DELETED else None,
+                tuple(sorted(state.disputed)), SERVER_DEVICE, None, actor.name)])
+            now = utc_now()
+            others = [i for i in self.storage.open_conflict_ids(rt.name, stored.id,
+                                                                conflict.field)
+                      if i != conflict_id]
+            self.storage.settle_conflicts([conflict_id], status="resolved", resolved_at=now,
+                                          resolved_by=actor.name, resolution=action,
+                                          resolved_value=chosen, comment=comment)
+            if others:
+                self.storage.settle_conflicts(
+                    others, status="superseded", resolved_at=now, resolved_by=actor.name,
+                    resolution=action, resolved_value=chosen,
+                    comment=f"随冲突 #{conflict_id} 一并处理")
+            self.storage.append_audit(AuditEntry(
+                now, actor.name, "conflict.resolve", f"{rt.name}/{stored.id}/{conflict.field}",
+                {"conflict": conflict_id, "action": action, "before": old, "after": chosen,
+                 "superseded": others, "comment": comment}))
+            settled = self.storage.get_conflict(conflict_id)
+            assert settled is not None
+            return settled
+
+    def _chosen_value(self, rt: RecordType, stored: StoredRow, conflict: ConflictRecord,
+                      action: str, value: Any) -> Any:
+        if action == "current":
+            return stored.state.values.get(conflict.field)
+        if action == "incoming":
+            return conflict.incoming_value
+        if action != "corrected":
+            raise BadRequest("处理方式应为 current、incoming 或 corrected", code="bad_action")
+        merged = {"id": stored.id, **stored.state.values, conflict.field: value}
+        try:
+            loaded = rt.schema.load({k: v for k, v in merged.items()
+                                     if k in rt.fields or k in ("id", "village_code")})
+        except ValidationError as err:
+            raise InvalidRecord("更正的值不合格", details={"fields": _details(err)}) from None
+        return loaded.get(conflict.field)
+
+    def _resolve_deletion(self, rt: RecordType, stored: StoredRow, conflict: ConflictRecord,
+                          action: str, version: Version) -> set[str]:
+        state = stored.state
+        if action == "corrected":
+            raise BadRequest("删除冲突只能保留现状或采用新提交的操作", code="bad_action")
+        if action not in ("current", "incoming"):
+            raise BadRequest("处理方式应为 current 或 incoming", code="bad_action")
+        changed: set[str] = set()
+        if action == "incoming":
+            if conflict.incoming_value is True:
+                state.deleted = True
+            else:
+                state.deleted = False
+                for name, val in (conflict.incoming_value or {}).items():
+                    state.values[name] = val
+                    state.versions[name] = version
+                    changed.add(name)
+        state.versions[DELETED] = version
+        return changed
+
+    def acknowledge(self, ids: list[int], actor: UserRecord,
+                    scope: Callable[[str], bool]) -> int:
+        """Mark informational ``lww`` conflicts as read; return how many were."""
+        with self.storage.atomic():
+            mine = []
+            for conflict_id in ids:
+                conflict = self.storage.get_conflict(conflict_id)
+                if conflict and conflict.status == "auto" and scope(conflict.village_code):
+                    mine.append(conflict_id)
+            now = utc_now()
+            self.storage.settle_conflicts(mine, status="acknowledged", resolved_at=now,
+                                          resolved_by=actor.name, resolution=None,
+                                          resolved_value=None, comment=None)
+            if mine:
+                self.storage.append_audit(AuditEntry(now, actor.name, "conflict.acknowledge",
+                                                     None, {"conflicts": mine}))
+            return len(mine)
+
+
+class _UserNames:
+    """Looks up (and remembers) which user owns a device, for conflict records."""
+
+    def __init__(self, storage: Storage, pusher: DeviceRecord) -> None:
+        self.storage = storage
+        self.names = {pusher.id: pusher.user_name, SERVER_DEVICE: "县级审核"}
+
+    def __call__(self, device_id: str | None) -> str | None:
+        if device_id is None:
+            return None
+        if device_id not in self.names:
+            device = self.storage.get_device(device_id)
+            self.names[device_id] = device.user_name if device else None  # type: ignore[assignment]
+        return self.names[device_id]
+
+
+def _conflict_record(rt: RecordType, stored: StoredRow, draft: ConflictDraft,
+                     device: DeviceRecord, users: _UserNames, seq: int) -> ConflictRecord:
+    current_device = draft.current_version[1] if draft.current_version else None
+    return ConflictRecord(
+        record_type=rt.name, row_id=stored.id, village_code=stored.village_code,
+        field=draft.field, policy=draft.policy, status=draft.status, base_version=draft.base,
+        current_value=draft.current_value, current_version=draft.current_version,
+        current_device=current_device, current_user_name=users(current_device),
+        incoming_value=draft.incoming_value, incoming_version=draft.incoming_version,
+        incoming_device=device.id, incoming_user_name=device.user_name, incoming_seq=seq,
+        created_at=utc_now())
+
+
+__all__ = ["SyncService", "PushResult", "PullPage", "ApiError", "SERVER_DEVICE"]
