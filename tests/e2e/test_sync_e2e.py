@@ -2,7 +2,48 @@
 
 from __future__ import annotations
 
-from .conftest import seed_village
+import base64
+import json
+import urllib.request
+
+import pytest
+
+from client_kit.engine.protocol import decode_pull_page
+from client_kit.errors import Offline, SyncError
+
+from .conftest import VILLAGE_A, VILLAGE_B, seed_village
+from .support import CutPlan, CuttingProxy, enrol
+
+
+def api(server, method, path, body=None, user=("jiandu", "correct-horse")):
+    """Call the supervisor API; returns (status, json)."""
+    data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if user:
+        token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def open_conflicts(server, **query):
+    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    status, body = api(server, "GET", f"/api/v1/conflicts?{qs}")
+    assert status == 200, body
+    return body["conflicts"]
+
+
+@pytest.fixture
+def seeded(three_devices):
+    a, b, c = three_devices
+    rows = seed_village(a.store)
+    for device in (a, b, c):
+        device.sync()
+    return rows
 
 
 def test_a_second_device_receives_what_the_first_recorded(three_devices):
@@ -15,3 +56,259 @@ def test_a_second_device_receives_what_the_first_recorded(three_devices):
     b.sync()
     assert b.store.get("person", seeded["head"]["id"])["name"] == "王大山"
     assert b.store.get("employment", seeded["employment"]["id"])["monthly_income"] == 4000
+
+
+def test_concurrent_edits_to_different_fields_both_apply(live_server, three_devices, seeded):
+    a, b, c = three_devices
+    employment_id = seeded["employment"]["id"]
+    a.store.update("employment", employment_id, {"employer": "广州服装厂"})
+    b.store.update("employment", employment_id, {"insurance_months": 6})
+    a.sync(), b.sync(), a.sync(), c.sync()
+    for device in (a, b, c):
+        row = device.store.get("employment", employment_id)
+        assert (row["employer"], row["insurance_months"]) == ("广州服装厂", 6)
+    assert open_conflicts(live_server) == []
+
+
+def test_same_field_review_conflict_is_kept_resolved_and_reaches_every_device(
+        live_server, three_devices, seeded):
+    a, b, c = three_devices
+    employment_id = seeded["employment"]["id"]
+    a.store.update("employment", employment_id, {"monthly_income": 4500})
+    b.store.update("employment", employment_id, {"monthly_income": 3800})
+    a.sync()
+    summary = b.sync()
+    assert summary.conflicts == 1
+    # The server kept the first value; the second device now shows it, marked under review.
+    row = b.store.get("employment", employment_id, with_meta=True)
+    assert row["monthly_income"] == 4500 and row["_disputed"] == ["monthly_income"]
+    [conflict] = open_conflicts(live_server)
+    assert (conflict["current_value"], conflict["incoming_value"]) == (4500, 3800)
+    assert conflict["incoming_device"] == b.device_id
+    assert conflict["current_user_name"] == a.user and conflict["incoming_user_name"] == b.user
+    assert conflict["field_label"] == "月收入"
+
+    status, body = api(live_server, "POST", f"/api/v1/conflicts/{conflict['id']}/resolve",
+                       {"action": "corrected", "value": 4100, "comment": "电话核实为4100元"})
+    assert status == 200, body
+    assert body["status"] == "resolved" and body["resolved_value"] == 4100
+    for device in (a, b, c):
+        device.sync()
+        row = device.store.get("employment", employment_id, with_meta=True)
+        assert row["monthly_income"] == 4100 and row["_disputed"] == []
+    assert open_conflicts(live_server) == []
+    # The overwritten values stay findable.
+    status, history = api(live_server, "GET",
+                          f"/api/v1/records/employment/{employment_id}/history")
+    seen = {json.dumps(c["fields"].get("monthly_income")) for c in history["changes"]}
+    assert {"4000", "4500", "4100"} <= seen
+    assert history["conflicts"][0]["incoming_value"] == 3800
+
+
+def test_a_corrected_value_that_fails_the_schema_is_refused_with_the_field_named(
+        live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    employment_id = seeded["employment"]["id"]
+    a.store.update("employment", employment_id, {"monthly_income": 4500})
+    b.store.update("employment", employment_id, {"monthly_income": 3800})
+    a.sync(), b.sync()
+    [conflict] = open_conflicts(live_server)
+    status, body = api(live_server, "POST", f"/api/v1/conflicts/{conflict['id']}/resolve",
+                       {"action": "corrected", "value": -5, "comment": "录错"})
+    assert status == 422
+    assert body["error"]["code"] == "invalid_record"
+    assert "月收入" in json.dumps(body, ensure_ascii=False)
+    assert len(open_conflicts(live_server)) == 1
+
+
+def test_last_writer_wins_on_free_text_and_the_loser_is_recorded(live_server, three_devices,
+                                                                 seeded):
+    a, b, c = three_devices
+    household_id = seeded["household"]["id"]
+    a.store.update("household", household_id, {"note": "已电话回访"})
+    b.store.update("household", household_id, {"note": "户主外出，未见到本人"})  # later HLC
+    b.sync(), a.sync(), b.sync(), c.sync()
+    for device in (a, b, c):
+        assert device.store.get("household", household_id)["note"] == "户主外出，未见到本人"
+    assert open_conflicts(live_server) == []
+    [auto] = open_conflicts(live_server, status="auto")
+    assert auto["policy"] == "lww" and "已电话回访" in (auto["current_value"],
+                                                        auto["incoming_value"])
+
+
+def test_update_against_delete_is_a_review_conflict(live_server, three_devices, seeded):
+    a, b, c = three_devices
+    household_id = seeded["household"]["id"]
+    visit = a.store.create("visit", {"household_id": household_id, "visit_date": "2026-11-20",
+                                     "visitors": "张队长"})
+    a.sync(), b.sync()
+    a.store.delete("visit", visit["id"])
+    b.store.update("visit", visit["id"], {"findings": "已落实就业岗位"})
+    a.sync()
+    assert b.sync().conflicts == 1
+    [conflict] = open_conflicts(live_server)
+    assert conflict["field"] == "_deleted" and conflict["current_value"] is True
+    # Until a supervisor decides, the row stays deleted everywhere.
+    b.sync(), c.sync()
+    for device in (a, b, c):
+        assert device.store.get("visit", visit["id"]) is None
+    status, _ = api(live_server, "POST", f"/api/v1/conflicts/{conflict['id']}/resolve",
+                    {"action": "incoming", "comment": "走访记录有效，恢复"})
+    assert status == 200
+    for device in (a, b, c):
+        device.sync()
+        assert device.store.get("visit", visit["id"])["findings"] == "已落实就业岗位"
+
+
+def test_delete_against_a_concurrent_update_keeps_the_row_for_review(live_server,
+                                                                      three_devices, seeded):
+    a, b, _ = three_devices
+    household_id = seeded["household"]["id"]
+    visit = a.store.create("visit", {"household_id": household_id, "visit_date": "2026-11-20",
+                                     "visitors": "张队长"})
+    a.sync(), b.sync()
+    a.store.update("visit", visit["id"], {"follow_up": "下周回访"})
+    b.store.delete("visit", visit["id"])
+    a.sync()
+    assert b.sync().conflicts == 1
+    assert b.store.get("visit", visit["id"])["follow_up"] == "下周回访"
+    [conflict] = open_conflicts(live_server)
+    assert conflict["field"] == "_deleted" and conflict["incoming_value"] is True
+    api(live_server, "POST", f"/api/v1/conflicts/{conflict['id']}/resolve",
+        {"action": "incoming", "comment": "重复录入，删除"})
+    a.sync()
+    assert a.store.get("visit", visit["id"]) is None
+
+
+def test_the_same_attendance_recorded_on_two_devices_becomes_one_row(live_server,
+                                                                     three_devices, seeded):
+    a, b, c = three_devices
+    fact = {"post_id": seeded["post"]["id"], "day": "2026-11-20",
+            "person_id": seeded["wife"]["id"], "status": "on_post"}
+    row_a = a.store.create("attendance", fact)
+    row_b = b.store.create("attendance", dict(fact))
+    assert row_a["id"] == row_b["id"]
+    a.sync(), b.sync(), c.sync()
+    for device in (a, b, c):
+        rows = device.store.query("attendance", post_id=seeded["post"]["id"])
+        assert [r["status"] for r in rows] == ["on_post"]
+    assert open_conflicts(live_server) == []
+    storage = live_server.storage()
+    assert storage.count_rows("attendance") == 1
+    storage.close()
+
+
+def test_the_same_sign_in_on_two_devices_is_counted_once(live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    fact = {"session_id": seeded["session"]["id"], "person_id": seeded["head"]["id"],
+            "day": "2026-11-03"}
+    a.store.create("signin", fact)
+    b.store.create("signin", dict(fact))
+    a.sync(), b.sync(), a.sync()
+    assert len(a.store.query("signin")) == len(b.store.query("signin")) == 1
+
+
+def test_a_push_whose_answer_is_lost_is_not_applied_twice(live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    for day in range(1, 11):
+        a.store.create("attendance", {"post_id": seeded["post"]["id"],
+                                      "day": f"2026-11-{day:02d}",
+                                      "person_id": seeded["wife"]["id"], "status": "on_post"})
+    a.store.update("employment", seeded["employment"]["id"], {"monthly_income": 4200})
+    # The server commits the push, then the connection dies before the device reads the ack.
+    plan = CutPlan(lambda method, path, n: "drop" if path.endswith("/push") else None)
+    with CuttingProxy(live_server.httpd.server_port, plan) as proxy:
+        with pytest.raises(Offline):
+            a.sync(url=proxy.url)
+    assert a.store.pending_count() == 11  # kept: the device never saw the acknowledgement
+    summary = a.sync()
+    assert summary.sent == 0 and summary.repeated == 11
+    assert a.store.pending_count() == 0
+    storage = live_server.storage()
+    assert storage.count_rows("attendance") == 10
+    history = storage.history("employment", seeded["employment"]["id"])
+    assert [h["fields"].get("monthly_income") for h in history].count(4200) == 1
+    storage.close()
+    b.sync()
+    assert len(b.store.query("attendance")) == 10
+
+
+@pytest.mark.parametrize("cut", ["drop", "truncate"])
+def test_a_pull_cut_mid_page_resumes_with_nothing_missing(live_server, three_devices, seeded,
+                                                          tmp_path, cut):
+    a, _, _ = three_devices
+    for day in range(1, 31):
+        a.store.create("attendance", {"post_id": seeded["post"]["id"],
+                                      "day": f"2026-10-{day:02d}",
+                                      "person_id": seeded["wife"]["id"], "status": "on_post"})
+    a.sync()
+    fresh = enrol(live_server, tmp_path, "fresh", [VILLAGE_A])
+    # Cut the third page of pulls (pages of 7 entries).
+    plan = CutPlan(lambda method, path, n: cut if "/pull" in path and n == 3 else None)
+    with CuttingProxy(live_server.httpd.server_port, plan) as proxy:
+        with pytest.raises(Offline):
+            fresh.client(proxy.url, page_size=7).sync()
+    cursor_after_cut = int(fresh.store.meta("cursor"))
+    assert 0 < cursor_after_cut  # two pages were stored before the cut
+    fresh.client(page_size=7).sync()
+    assert len(fresh.store.query("attendance")) == 30
+    assert fresh.store.get("person", seeded["wife"]["id"])["name"] == "李秀英"
+    fresh.store.close()
+
+
+def test_a_replayed_batch_with_altered_content_is_refused(live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    a.store.update("employment", seeded["employment"]["id"], {"monthly_income": 4200})
+    changes = a.store.pending()
+    a.sync()
+    from client_kit.engine.changes import Change
+    from client_kit.engine.protocol import encode_push
+    from client_kit.transport import HttpTransport
+
+    forged = [Change(c.seq, c.record_type, c.row_id, c.village, c.hlc, c.op,
+                     {"monthly_income": 99999}, c.base) for c in changes]
+    transport = HttpTransport(a.url, a.token)
+    with pytest.raises(SyncError) as refused:
+        transport.push(encode_push(forged, app_version="test"))
+    assert refused.value.status == 409 and refused.value.code == "replay_mismatch"
+    # The honest replay is simply acknowledged again.
+    ack = json.loads(transport.push(encode_push(changes, app_version="test")))
+    assert ack["repeated"] == 1 and ack["applied"] == 0
+    b.sync()
+    assert b.store.get("employment", seeded["employment"]["id"])["monthly_income"] == 4200
+
+
+def test_rows_of_another_village_are_refused_and_never_served(live_server, three_devices,
+                                                              seeded, tmp_path):
+    a, _, _ = three_devices
+    other = enrol(live_server, tmp_path, "other", [VILLAGE_B])
+    seed_village(other.store, VILLAGE_B)
+    other.sync()
+    # A village-A device that writes a village-B row is refused; nothing stored, outbox kept.
+    intruder = enrol(live_server, tmp_path, "intruder", [VILLAGE_A])
+    intruder.store.create("village", {"village_code": VILLAGE_B, "name": "龙井村",
+                                      "township": "青山镇", "county": "长顺坝县"})
+    with pytest.raises(SyncError) as refused:
+        intruder.sync()
+    assert refused.value.status == 403 and refused.value.code == "out_of_scope"
+    assert intruder.store.pending_count() == 1
+    # And nothing of village B reaches a village-A device.
+    a.sync()
+    villages = {r["village_code"] for name in ("village", "household", "person")
+                for r in a.store.query(name)}
+    assert villages == {VILLAGE_A}
+    page = decode_pull_page(a.client().transport.pull(0, 5000))
+    assert {e.village for e in page.entries} == {VILLAGE_A}
+    other.store.close()
+    intruder.store.close()
+
+
+def test_an_outdated_client_is_told_to_upgrade_and_keeps_its_outbox(tmp_path, three_devices,
+                                                                    live_server):
+    a, _, _ = three_devices
+    seed_village(a.store)
+    live_server.app.config["MIN_CLIENT_SCHEMA"] = 99
+    with pytest.raises(SyncError) as refused:
+        a.sync()
+    assert refused.value.code == "upgrade_required"
+    assert a.store.pending_count() == 8

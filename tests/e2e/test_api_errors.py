@@ -1,0 +1,266 @@
+"""Bad input of every kind gets a clear 4xx with a stable code and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import json
+import urllib.request
+
+import pytest
+
+from client_kit.domain.idcard import make_id_number
+from client_kit.engine.changes import Change
+from client_kit.engine.protocol import SCHEMA_VERSION, encode_push, pack
+from client_kit.engine.ids import natural_id
+
+from .conftest import VILLAGE_A, seed_village
+from .support import enrol
+from .test_sync_e2e import api
+
+
+def raw(server, method, path, body=None, headers=None):
+    request = urllib.request.Request(server.url + path, data=body, method=method,
+                                     headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def error_of(body: bytes) -> dict:
+    payload = json.loads(body)
+    assert set(payload) == {"error"}
+    assert {"code", "message"} <= set(payload["error"]) <= {"code", "message", "details"}
+    assert isinstance(payload["error"]["code"], str) and payload["error"]["message"]
+    return payload["error"]
+
+
+@pytest.fixture
+def device(live_server, tmp_path):
+    dev = enrol(live_server, tmp_path, "a", [VILLAGE_A])
+    seed_village(dev.store)
+    dev.sync()
+    yield dev
+    dev.store.close()
+
+
+def push_raw(server, device, body, encoding="gzip"):
+    headers = {"Authorization": f"Bearer {device.token}", "Content-Type": "application/json"}
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    return raw(server, "POST", "/api/v1/sync/push", body, headers)
+
+
+def server_state(server):
+    storage = server.storage()
+    try:
+        return (storage.head([VILLAGE_A]), storage.count_rows("person"),
+                sum(storage.count_conflicts().values()),
+                storage.conn.execute("SELECT count(*) FROM pushed").fetchone()[0])
+    finally:
+        storage.close()
+
+
+def change(seq, record_type, row_id, fields, hlc=None, base=None, op="upsert"):
+    hlc = hlc or (int(dt.datetime.now().timestamp() * 1000) << 16)
+    return Change(seq, record_type, row_id, VILLAGE_A, hlc, op, fields,
+                  base or {k: None for k in fields})
+
+
+PERSON_ID = "01900000-0000-7000-8000-000000000001"
+
+
+def person_fields(device, **overrides):
+    household = device.store.query("household")[0]
+    fields = {"village_code": VILLAGE_A, "household_id": household["id"], "name": "张三",
+              "id_number": make_id_number("522731", dt.date(1990, 1, 1), 101)}
+    fields.update(overrides)
+    return fields
+
+
+@pytest.mark.parametrize("body,encoding,code", [
+    (b"not gzip at all", "gzip", "bad_message"),
+    (gzip.compress(b"{not json"), "gzip", "bad_message"),
+    (gzip.compress(b"[1, 2, 3]"), "gzip", "bad_message"),
+    (pack({"schema_version": "1", "changes": []}), "gzip", "bad_message"),
+    (pack({"schema_version": 1, "changes": [["x"]]}), "gzip", "bad_message"),
+    (pack({"schema_version": 1, "changes": [[1, "person", "id", VILLAGE_A, "soon", "upsert",
+                                             {}, None]]}), "gzip", "bad_message"),
+    (pack({"schema_version": 1}), "gzip", "bad_message"),
+    (b'{"schema_version": 1, "changes": []}', "br", "unsupported_encoding"),
+])
+def test_malformed_push_bodies_are_refused_and_change_nothing(live_server, device, body,
+                                                              encoding, code):
+    before = server_state(live_server)
+    status, answer = push_raw(live_server, device, body, encoding)
+    assert status == 400
+    assert error_of(answer)["code"] == code
+    assert server_state(live_server) == before
+
+
+def test_a_person_with_a_wrong_id_check_digit_is_refused_naming_the_field(live_server, device):
+    before = server_state(live_server)
+    fields = person_fields(device)
+    fields["id_number"] = fields["id_number"][:17] + ("0" if fields["id_number"][17] != "0"
+                                                      else "1")
+    batch = [change(100, "person", PERSON_ID, fields)]
+    status, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
+    err = error_of(answer)
+    assert status == 422 and err["code"] == "invalid_record"
+    assert "身份证号" in json.dumps(err, ensure_ascii=False)
+    assert err["details"]["seq"] == 100
+    assert server_state(live_server) == before
+
+
+def test_one_bad_change_refuses_its_whole_batch(live_server, device):
+    before = server_state(live_server)
+    good = change(100, "person", PERSON_ID, person_fields(device))
+    bad = change(101, "employment", natural_id("employment", PERSON_ID),
+                 {"village_code": VILLAGE_A, "person_id": PERSON_ID, "status": "retired"})
+    status, answer = push_raw(live_server, device, encode_push([good, bad], app_version="t"))
+    assert status == 422 and error_of(answer)["details"]["seq"] == 101
+    assert server_state(live_server) == before
+
+
+@pytest.mark.parametrize("record_type,fields,code,status", [
+    ("alien", {"x": 1}, "unknown_record_type", 400),
+    ("person", {"salary": 1}, "invalid_record", 422),
+    ("person", {"village_code": "522731100209"}, "village_mismatch", 422),
+])
+def test_unknown_types_fields_and_villages_are_refused(live_server, device, record_type, fields,
+                                                       code, status):
+    before = server_state(live_server)
+    batch = [change(100, record_type, PERSON_ID, fields)]
+    got, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
+    assert (got, error_of(answer)["code"]) == (status, code)
+    assert server_state(live_server) == before
+
+
+def test_a_natural_key_fact_under_a_made_up_id_is_refused(live_server, device):
+    post = device.store.query("post")[0]
+    wife = device.store.query("person")[1]
+    fields = {"village_code": VILLAGE_A, "post_id": post["id"], "day": "2026-11-20",
+              "person_id": wife["id"], "status": "on_post"}
+    batch = [change(100, "attendance", PERSON_ID, fields)]
+    status, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
+    assert (status, error_of(answer)["code"]) == (422, "natural_key_mismatch")
+
+
+def test_a_device_clock_far_ahead_is_refused_until_fixed(live_server, device):
+    before = server_state(live_server)
+    ahead = int((dt.datetime.now() + dt.timedelta(days=90)).timestamp() * 1000) << 16
+    batch = [change(100, "person", PERSON_ID, person_fields(device), hlc=ahead)]
+    status, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
+    err = error_of(answer)
+    assert (status, err["code"]) == (409, "clock_ahead")
+    assert "时间" in err["message"]
+    assert server_state(live_server) == before
+
+
+def test_an_old_schema_version_gets_upgrade_required(live_server, device):
+    live_server.app.config["MIN_CLIENT_SCHEMA"] = SCHEMA_VERSION + 1
+    status, answer = push_raw(live_server, device, encode_push([], app_version="t"))
+    assert (status, error_of(answer)["code"]) == (426, "upgrade_required")
+
+
+def test_a_huge_body_is_refused(live_server, device):
+    live_server.app.config["MAX_CONTENT_LENGTH"] = 1024
+    status, answer = push_raw(live_server, device, b"x" * 4096)
+    assert (status, error_of(answer)["code"]) == (413, "body_too_large")
+
+
+def test_a_zip_bomb_is_refused(live_server, device, monkeypatch):
+    import client_kit.engine.protocol as protocol
+
+    monkeypatch.setattr(protocol, "MAX_MESSAGE_BYTES", 1024 * 1024)
+    bomb = gzip.compress(b'{"schema_version":1,"changes":[],"pad":"' + b"a" * 4_000_000 + b'"}')
+    status, answer = push_raw(live_server, device, bomb)
+    assert (status, error_of(answer)["code"]) == (400, "bad_message")
+
+
+@pytest.mark.parametrize("auth,status,code", [
+    (None, 401, "unauthorized"),
+    ("Bearer not-a-token", 401, "unknown_device"),
+    ("Basic Zm9vOmJhcg==", 401, "unauthorized"),
+])
+def test_devices_without_a_valid_token_are_refused(live_server, device, auth, status, code):
+    headers = {"Authorization": auth} if auth else {}
+    got, answer = raw(live_server, "GET", "/api/v1/sync/pull?after=0", headers=headers)
+    assert (got, error_of(answer)["code"]) == (status, code)
+
+
+def test_a_revoked_device_is_stopped_at_its_next_request(live_server, device):
+    from server.accounts import revoke_device
+
+    storage = live_server.storage()
+    revoke_device(storage, device.device_id)
+    storage.close()
+    status, answer = raw(live_server, "GET", "/api/v1/sync/pull?after=0",
+                         headers={"Authorization": f"Bearer {device.token}",
+                                  "X-Cunsync-Schema": "1"})
+    assert (status, error_of(answer)["code"]) == (403, "device_revoked")
+
+
+@pytest.mark.parametrize("query", ["after=-1", "after=abc", "limit=0"])
+def test_bad_pull_parameters_are_refused(live_server, device, query):
+    status, answer = raw(live_server, "GET", f"/api/v1/sync/pull?{query}",
+                         headers={"Authorization": f"Bearer {device.token}",
+                                  "X-Cunsync-Schema": "1"})
+    assert (status, error_of(answer)["code"]) == (400, "bad_request")
+
+
+def test_a_wrong_password_is_refused(live_server, device):
+    status, body = api(live_server, "GET", "/api/v1/conflicts", user=("jiandu", "wrong"))
+    assert (status, body["error"]["code"]) == (401, "bad_credentials")
+    assert body["error"]["message"] == "用户名或密码错误"
+
+
+def test_a_worker_cannot_use_the_supervisor_api(live_server, device):
+    from .support import add_user
+
+    add_user(live_server, "worker1", "worker", [VILLAGE_A])
+    status, body = api(live_server, "GET", "/api/v1/conflicts",
+                       user=("worker1", "correct-horse"))
+    assert (status, body["error"]["code"]) == (403, "wrong_role")
+
+
+def test_resolving_needs_a_valid_body(live_server, device):
+    for body in ({}, {"action": "maybe", "comment": "x"}, {"action": "current"},
+                 {"action": "current", "comment": ""}):
+        status, answer = api(live_server, "POST", "/api/v1/conflicts/1/resolve", body)
+        assert status == 400 and answer["error"]["code"] == "bad_request"
+    status, answer = raw(live_server, "POST", "/api/v1/conflicts/1/resolve", b"{oops",
+                         {"Content-Type": "application/json", "Authorization": "Basic " +
+                          base64.b64encode(b"jiandu:correct-horse").decode()})
+    assert status == 400 and error_of(answer)["code"] == "bad_json"
+
+
+def test_a_conflict_outside_the_supervisors_scope_is_not_found(live_server, device):
+    from .support import add_user
+
+    add_user(live_server, "other-county", "supervisor", ["522732"])
+    status, body = api(live_server, "GET", "/api/v1/conflicts/1",
+                       user=("other-county", "correct-horse"))
+    assert (status, body["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("method,path,status,code", [
+    ("GET", "/api/v1/nowhere", 404, "not_found"),
+    ("DELETE", "/api/v1/sync/push", 405, "method_not_allowed"),
+])
+def test_unknown_routes_answer_in_the_same_shape(live_server, method, path, status, code):
+    got, answer = raw(live_server, method, path)
+    assert (got, error_of(answer)["code"]) == (status, code)
+
+
+def test_every_api_route_is_in_the_openapi_document(live_server):
+    status, body = raw(live_server, "GET", "/api/v1/openapi.json")
+    spec = json.loads(body)
+    documented = set(spec["paths"])
+    for rule in live_server.app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1"):
+            path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+            assert path in documented, path
