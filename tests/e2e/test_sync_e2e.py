@@ -312,3 +312,24 @@ def test_an_outdated_client_is_told_to_upgrade_and_keeps_its_outbox(tmp_path, th
         a.sync()
     assert refused.value.code == "upgrade_required"
     assert a.store.pending_count() == 8
+
+
+def test_a_losing_write_is_replaced_even_on_a_device_that_pulled_the_winner_first(
+        live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    household_id = seeded["household"]["id"]
+    employment_id = seeded["employment"]["id"]
+    a.store.update("household", household_id, {"note": "甲的备注"})       # older (lww)
+    a.store.update("employment", employment_id, {"monthly_income": 4400})  # (review)
+    b.store.update("household", household_id, {"note": "乙的备注"})       # newer
+    b.store.update("employment", employment_id, {"monthly_income": 3900})
+    b.sync()
+    # a pulls b's values while its own edits are still pending: it keeps its own for now.
+    a.client().pull(type("Summary", (), {"received": 0})())
+    assert a.store.get("household", household_id)["note"] == "甲的备注"
+    a.sync()
+    row = a.store.get("household", household_id)
+    assert row["note"] == "乙的备注"
+    employment = a.store.get("employment", employment_id, with_meta=True)
+    assert employment["monthly_income"] == 3900
+    assert employment["_disputed"] == ["monthly_income"]
