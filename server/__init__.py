@@ -14,6 +14,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the server. Configuration: defaults, ``instance/config.py``, ``CUNSYNC_*`` env,
     then ``test_config`` (when given, the instance file and environment are skipped)."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
