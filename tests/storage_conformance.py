@@ -1,0 +1,142 @@
+"""The contract every server storage backend must honour (one suite, one-line subclasses).
+
+A backend's test module subclasses :class:`StorageConformance` and provides a ``storage``
+fixture returning a fresh, upgraded, empty backend.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from client_kit.engine.merge import RowState
+from server.storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, StoredRow,
+                            UserRecord)
+
+V1, V2 = "522731100201", "522731100202"
+
+
+def log(row_id: str, village: str = V1, **fields):  # type: ignore[no-untyped-def]
+    return LogDraft("household", row_id, village, fields or {"note": "x"},
+                    {k: (1 << 16, "dev-a") for k in (fields or {"note": 1})}, None, (), "dev-a",
+                    1, "worker")
+
+
+def conflict(row_id: str = "r1", village: str = V1, status: str = "open",
+             created_at: str = "2026-11-01T00:00:00+00:00") -> ConflictRecord:
+    return ConflictRecord("employment", row_id, village, "monthly_income", "review", status,
+                          (1, "dev-a"), 4000, (2, "dev-a"), "dev-a", "甲", 3800, (3, "dev-b"),
+                          "dev-b", "乙", 7, created_at)
+
+
+class StorageConformance:
+    """Subclass and provide a ``storage`` fixture."""
+
+    def test_a_block_that_raises_leaves_no_trace(self, storage):
+        with pytest.raises(RuntimeError):
+            with storage.atomic():
+                storage.append_log([log("r1")])
+                raise RuntimeError("boom")
+        assert storage.head([V1]) == 0
+
+    def test_nested_blocks_join_the_outer_transaction(self, storage):
+        with pytest.raises(RuntimeError):
+            with storage.atomic():
+                with storage.atomic():
+                    storage.append_log([log("r1")])
+                raise RuntimeError("boom")
+        assert storage.pull([V1], 0, 10) == []
+
+    def test_rows_round_trip_with_their_merge_state(self, storage):
+        state = RowState({"village_code": V1, "head_name": "王大山", "categories": ["tuopin"],
+                          "relocated": True, "note": None},
+                         {"head_name": (5, "dev-a"), "_deleted": (6, "dev-b")}, True,
+                         {"head_name"}, True)
+        with storage.atomic():
+            storage.save_rows("household", [StoredRow("h1", V1, state)])
+        loaded = storage.load_rows("household", ["h1", "missing"])
+        assert set(loaded) == {"h1"}
+        got = loaded["h1"].state
+        assert got.values["head_name"] == "王大山" and got.values["categories"] == ["tuopin"]
+        assert got.values["relocated"] is True
+        assert got.versions == {"head_name": (5, "dev-a"), "_deleted": (6, "dev-b")}
+        assert got.deleted and got.disputed == {"head_name"} and got.exists
+
+    def test_log_cursors_increase_and_pull_serves_only_the_villages_asked(self, storage):
+        with storage.atomic():
+            first = storage.append_log([log("r1"), log("r2", V2)])
+        with storage.atomic():
+            second = storage.append_log([log("r3")])
+        assert first[0] < first[1] < second[0]
+        entries = storage.pull([V1], 0, 10)
+        assert [e.row_id for e in entries] == ["r1", "r3"]
+        assert storage.pull([V1], entries[0].cursor, 10)[0].row_id == "r3"
+        assert storage.pull([V1], 0, 1)[0].row_id == "r1"
+        assert storage.head([V1]) == second[0] and storage.head([V2]) == first[1]
+        assert storage.pull([], 0, 10) == [] and storage.head([]) == 0
+
+    def test_history_lists_every_entry_of_a_row(self, storage):
+        with storage.atomic():
+            storage.append_log([log("r1", note="一"), log("r2"), log("r1", note="二")])
+        assert [h["fields"]["note"] for h in storage.history("household", "r1")] == ["一", "二"]
+
+    def test_pushed_sequences_are_remembered_per_device(self, storage):
+        with storage.atomic():
+            storage.record_pushed("dev-a", [(1, "d1"), (2, "d2")])
+        assert storage.pushed_digests("dev-a", [1, 2, 3]) == {1: "d1", 2: "d2"}
+        assert storage.pushed_digests("dev-b", [1]) == {}
+        with pytest.raises(Exception):
+            with storage.atomic():
+                storage.record_pushed("dev-a", [(1, "other")])
+
+    def test_conflicts_are_listed_oldest_first_filtered_and_settled(self, storage):
+        with storage.atomic():
+            ids = storage.add_conflicts([
+                conflict("r2", created_at="2026-11-02T00:00:00+00:00"),
+                conflict("r1", created_at="2026-11-01T00:00:00+00:00"),
+                conflict("r3", V2), conflict("r4", status="auto")])
+        assert [c.row_id for c in storage.list_conflicts()] == ["r1", "r3", "r2"]
+        assert [c.row_id for c in storage.list_conflicts(villages=[V2])] == ["r3"]
+        assert storage.list_conflicts(villages=[]) == []
+        assert storage.count_conflicts() == {"employment": 3}
+        got = storage.get_conflict(ids[0])
+        assert (got.current_value, got.incoming_value, got.incoming_version) == (
+            4000, 3800, (3, "dev-b"))
+        assert storage.open_conflict_ids("employment", "r2", "monthly_income") == [ids[0]]
+        with storage.atomic():
+            storage.settle_conflicts([ids[0]], status="resolved", resolved_at="t",
+                                     resolved_by="jiandu", resolution="corrected",
+                                     resolved_value=4100, comment="核实")
+        settled = storage.get_conflict(ids[0])
+        assert (settled.status, settled.resolved_value, settled.comment) == (
+            "resolved", 4100, "核实")
+        assert storage.get_conflict(9999) is None
+
+    def test_devices_and_users_round_trip(self, storage):
+        with storage.atomic():
+            storage.add_device(DeviceRecord("dev-a", "wang", [V1], "t0", "hash-a"))
+            storage.add_user(UserRecord("wang", "worker", [V1], "t0", "王", "scrypt$x"))
+            storage.update_device("dev-a", last_seq=5, revoked_at="t1")
+        device = storage.device_by_token("hash-a")
+        assert (device.id, device.villages, device.last_seq, device.revoked_at) == (
+            "dev-a", [V1], 5, "t1")
+        assert storage.device_by_token("nope") is None
+        assert [d.id for d in storage.list_devices()] == ["dev-a"]
+        assert storage.get_user("wang").scope == [V1]
+        with pytest.raises(ValueError):
+            storage.update_device("dev-a", no_such_column=1)
+
+    def test_audit_entries_come_back_newest_first(self, storage):
+        with storage.atomic():
+            storage.append_audit(AuditEntry("t1", "cli", "device.add", "dev-a", {"n": 1}))
+            storage.append_audit(AuditEntry("t2", "jiandu", "conflict.resolve", "x", {}))
+        assert [e.action for e in storage.audit_entries()] == ["conflict.resolve", "device.add"]
+
+    def test_settings_and_village_codes(self, storage):
+        with storage.atomic():
+            storage.set_setting("hlc", "42")
+            storage.set_setting("hlc", "43")
+            storage.save_rows("village", [StoredRow("v1", V1, RowState(
+                {"village_code": V1, "name": "白岩村"}, {}, False, set(), True))])
+        assert storage.get_setting("hlc") == "43" and storage.get_setting("nope") is None
+        assert storage.village_codes() == [V1]
+        assert storage.count_rows("village") == 1 and storage.count_rows("village", [V2]) == 0
