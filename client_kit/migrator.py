@@ -129,4 +129,9 @@ class Migrator:
             raise MigrationError(
                 f"迁移 {migration.version:04d}_{migration.name} 执行失败，数据库未改动: {err}"
             ) from err
+        except BaseException:
+            # Not only driver errors (an incomplete last statement, an interrupt): never leave
+            # the connection inside a half-applied migration.
+            self.conn.execute("ROLLBACK")
+            raise
         self.conn.execute("COMMIT")

@@ -307,10 +307,15 @@ class DeviceStore:
     def _check_rules(self, rt: RecordType, row: dict[str, Any]) -> None:
         if rt.parent is not None:
             parent_type, parent_field = rt.parent
-            if self.get(parent_type, row[parent_field]) is None:
-                label = rt.label_of(parent_field)
+            parent = self.get(parent_type, row[parent_field])
+            label = rt.label_of(parent_field)
+            if parent is None:
                 raise ValidationFailed(f"{label}不存在",
                                        details={parent_field: [f"{label}：不存在"]})
+            # A row belongs to its parent's village: scope checks read only the row's own.
+            if row["village_code"] != parent["village_code"]:
+                problem = f"所属村：应与{label}所在村（{parent['village_code']}）一致"
+                raise ValidationFailed(problem, details={"village_code": [problem]})
         for ref_field, ref_type in rt.references.items():
             if self.get(ref_type, row[ref_field]) is None:
                 label = rt.label_of(ref_field)

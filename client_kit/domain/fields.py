@@ -17,7 +17,13 @@ from marshmallow import ValidationError, fields
 
 from .idcard import IdNumberError, parse_id_number
 
-_VILLAGE_CODE = re.compile(r"^\d{12}$")
+_VILLAGE_CODE = re.compile(r"^[0-9]{12}$")  # ASCII only: \d also matches full-width digits
+#: First two digits of the administrative division codes of provinces (GB/T 2260).
+_PROVINCES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82",
+})
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -210,9 +216,9 @@ class VillageCode(DomainField):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> str:
-        if not isinstance(value, str) or not _VILLAGE_CODE.match(value):
+        if not isinstance(value, str) or not _VILLAGE_CODE.fullmatch(value):
             raise self.fail("应为12位数字的村级区划代码")
-        if not 11 <= int(value[:2]) <= 82:
+        if value[:2] not in _PROVINCES:
             raise self.fail("前两位不是有效的省级代码")
         if value[6:9] == "000" or value[9:] == "000":
             raise self.fail("应为村（社区）级代码，乡镇和村的部分不能为000")
@@ -224,6 +230,6 @@ class Ref(DomainField):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> str:
-        if not isinstance(value, str) or not _UUID.match(value):
+        if not isinstance(value, str) or not _UUID.fullmatch(value):
             raise self.fail("应为记录编号（UUID）")
         return value

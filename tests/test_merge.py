@@ -1,0 +1,221 @@
+"""Field-level merge rules (client_kit.engine.merge), one rule at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from client_kit.engine.changes import DELETE, DELETED, UPSERT, Change, Version
+from client_kit.engine.merge import LWW, REVIEW, RowState, apply_pulled, merge_change
+
+POLICIES = {"note": LWW, "status": REVIEW, "name": REVIEW}
+ROW = "0196f3b0-0000-7000-8000-000000000001"
+VILLAGE = "522731100201"
+
+V1: Version = (100, "dev-a")
+V2: Version = (200, "dev-b")
+
+
+def state(values: dict[str, Any], versions: dict[str, Version], *, deleted: bool = False,
+          disputed: set[str] | None = None) -> RowState:
+    return RowState(values=dict(values), versions=dict(versions), deleted=deleted,
+                    disputed=set(disputed or ()), exists=True)
+
+
+def change(fields: dict[str, Any], base: dict[str, Version | None], *, hlc: int = 300,
+           op: str = UPSERT) -> Change:
+    return Change(1, "household", ROW, VILLAGE, hlc, op, fields, base)
+
+
+def test_a_new_row_applies_every_field():
+    out = merge_change(RowState(), change({"name": "王大山", "note": "x"},
+                                          {"name": None, "note": None}), "dev-c", POLICIES)
+    assert out.writes == {"name": ("王大山", (300, "dev-c")), "note": ("x", (300, "dev-c"))}
+    assert not out.conflicts and not out.disputed_added and out.deleted is None
+
+
+def test_a_field_based_on_the_current_version_fast_forwards():
+    current = state({"status": "employed"}, {"status": V1})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}), "dev-c",
+                       POLICIES)
+    assert out.writes == {"status": ("not_employed", (300, "dev-c"))}
+    assert not out.conflicts and not out.reannounce
+
+
+def test_a_fast_forward_applies_even_with_an_older_clock():
+    # The base decides, not the clock: a device with a slow clock still updates what it saw.
+    current = state({"note": "a"}, {"note": V2})
+    out = merge_change(current, change({"note": "b"}, {"note": V2}, hlc=50), "dev-c", POLICIES)
+    assert out.writes == {"note": ("b", (50, "dev-c"))}
+
+
+def test_different_fields_of_one_row_both_apply():
+    current = state({"name": "王大山", "note": "old"}, {"name": V2, "note": V1})
+    out = merge_change(current, change({"note": "new"}, {"note": V1}), "dev-c", POLICIES)
+    assert out.writes == {"note": ("new", (300, "dev-c"))}
+    assert not out.conflicts
+
+
+def test_a_concurrent_change_to_the_same_value_is_no_conflict_and_takes_the_later_version():
+    current = state({"status": "employed"}, {"status": V1})
+    out = merge_change(current, change({"status": "employed"}, {"status": None}, hlc=300),
+                       "dev-c", POLICIES)
+    assert out.writes == {"status": ("employed", (300, "dev-c"))}
+    assert not out.conflicts and not out.disputed_added
+
+
+def test_a_concurrent_same_value_with_an_older_version_keeps_the_current_one_and_reannounces():
+    current = state({"status": "employed"}, {"status": V2})
+    out = merge_change(current, change({"status": "employed"}, {"status": V1}, hlc=150),
+                       "dev-c", POLICIES)
+    assert out.writes == {}
+    assert out.reannounce == {"status"}
+    assert not out.conflicts
+
+
+def test_lww_a_later_concurrent_write_wins_and_the_loser_is_kept_in_an_auto_conflict():
+    current = state({"note": "mine"}, {"note": V2})
+    out = merge_change(current, change({"note": "theirs"}, {"note": V1}, hlc=300), "dev-c",
+                       POLICIES)
+    assert out.writes == {"note": ("theirs", (300, "dev-c"))}
+    [conflict] = out.conflicts
+    assert (conflict.field, conflict.policy, conflict.status) == ("note", LWW, "auto")
+    assert (conflict.current_value, conflict.current_version) == ("mine", V2)
+    assert (conflict.incoming_value, conflict.incoming_version) == ("theirs", (300, "dev-c"))
+    assert conflict.base == V1
+    assert not out.disputed_added
+
+
+def test_lww_an_earlier_concurrent_write_loses_and_is_kept_in_an_auto_conflict():
+    current = state({"note": "mine"}, {"note": V2})
+    out = merge_change(current, change({"note": "theirs"}, {"note": V1}, hlc=150), "dev-c",
+                       POLICIES)
+    assert "note" not in out.writes
+    [conflict] = out.conflicts
+    assert (conflict.policy, conflict.status) == (LWW, "auto")
+    assert (conflict.incoming_value, conflict.incoming_version) == ("theirs", (150, "dev-c"))
+    assert conflict.current_value == "mine"
+    assert not out.disputed_added
+
+
+def test_lww_ties_on_the_clock_are_broken_by_device_id():
+    current = state({"note": "b"}, {"note": (300, "dev-b")})
+    wins = merge_change(current, change({"note": "c"}, {"note": V1}, hlc=300), "dev-c", POLICIES)
+    loses = merge_change(current, change({"note": "a"}, {"note": V1}, hlc=300), "dev-a",
+                         POLICIES)
+    assert wins.writes == {"note": ("c", (300, "dev-c"))}
+    assert loses.writes == {}
+
+
+def test_review_a_concurrent_different_value_keeps_the_current_value_and_opens_a_conflict():
+    current = state({"status": "employed"}, {"status": V2})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}, hlc=300),
+                       "dev-c", POLICIES)
+    assert out.writes == {}
+    [conflict] = out.conflicts
+    assert (conflict.field, conflict.policy, conflict.status) == ("status", REVIEW, "open")
+    assert (conflict.current_value, conflict.incoming_value) == ("employed", "not_employed")
+    assert out.disputed_added == {"status"}
+    assert out.reannounce == {"status"}
+
+
+def test_review_is_the_policy_even_when_the_incoming_write_is_later():
+    current = state({"status": "employed"}, {"status": V1})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": None},
+                                       hlc=10**9), "dev-c", POLICIES)
+    assert out.writes == {} and out.disputed_added == {"status"}
+
+
+def test_a_field_without_a_declared_policy_is_reviewed():
+    current = state({"mystery": 1}, {"mystery": V2})
+    out = merge_change(current, change({"mystery": 2}, {"mystery": V1}), "dev-c", POLICIES)
+    assert out.writes == {} and out.disputed_added == {"mystery"}
+
+
+def test_review_conflict_on_one_field_lets_other_fields_of_the_change_apply():
+    current = state({"status": "employed", "note": "n"}, {"status": V2, "note": V1})
+    out = merge_change(current, change({"status": "not_employed", "note": "m"},
+                                       {"status": V1, "note": V1}), "dev-c", POLICIES)
+    assert out.writes == {"note": ("m", (300, "dev-c"))}
+    assert out.disputed_added == {"status"}
+
+
+def test_a_disputed_field_takes_no_new_value_even_a_fast_forward():
+    current = state({"status": "employed"}, {"status": V2}, disputed={"status"})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V2}), "dev-c",
+                       POLICIES)
+    assert out.writes == {}
+    [conflict] = out.conflicts
+    assert (conflict.field, conflict.status) == ("status", "open")
+    assert out.reannounce == {"status"}
+
+
+def test_a_disputed_lww_field_takes_no_new_value_either():
+    current = state({"note": "a"}, {"note": V2}, disputed={"note"})
+    out = merge_change(current, change({"note": "b"}, {"note": V2}, hlc=10**9), "dev-c",
+                       POLICIES)
+    assert out.writes == {} and out.conflicts[0].status == "open"
+
+
+def test_a_delete_based_on_every_current_version_deletes():
+    current = state({"name": "x", "note": "y"}, {"name": V1, "note": V2})
+    out = merge_change(current, change({}, {"name": V1, "note": V2, DELETED: None},
+                                       op=DELETE), "dev-c", POLICIES)
+    assert out.deleted is True and out.deleted_version == (300, "dev-c")
+    assert not out.conflicts
+
+
+def test_a_delete_against_a_concurrent_update_is_a_review_conflict_on_deleted():
+    current = state({"name": "x", "note": "changed"}, {"name": V1, "note": V2})
+    out = merge_change(current, change({}, {"name": V1, "note": V1, DELETED: None}, op=DELETE),
+                       "dev-c", POLICIES)
+    assert out.deleted is None
+    [conflict] = out.conflicts
+    assert (conflict.field, conflict.policy, conflict.status) == (DELETED, REVIEW, "open")
+    assert conflict.current_value == {"note": "changed"}
+    assert conflict.current_version == V2
+    assert conflict.incoming_value is True
+    assert out.disputed_added == {DELETED}
+
+
+def test_a_delete_of_a_row_with_a_disputed_field_goes_to_review():
+    current = state({"name": "x"}, {"name": V1}, disputed={"name"})
+    out = merge_change(current, change({}, {"name": V1}, op=DELETE), "dev-c", POLICIES)
+    assert out.deleted is None and out.disputed_added == {DELETED}
+
+
+def test_an_update_against_a_delete_is_a_review_conflict_on_deleted():
+    current = state({"name": "x"}, {"name": V1, DELETED: V2}, deleted=True)
+    out = merge_change(current, change({"name": "y"}, {"name": V1}), "dev-c", POLICIES)
+    assert out.writes == {} and out.deleted is None
+    [conflict] = out.conflicts
+    assert (conflict.field, conflict.policy, conflict.status) == (DELETED, REVIEW, "open")
+    assert conflict.current_value is True and conflict.current_version == V2
+    assert conflict.incoming_value == {"name": "y"}
+    assert out.disputed_added == {DELETED}
+
+
+def test_deleting_a_deleted_row_again_changes_nothing():
+    current = state({"name": "x"}, {"name": V1, DELETED: V2}, deleted=True)
+    out = merge_change(current, change({}, {"name": V1}, op=DELETE), "dev-c", POLICIES)
+    assert not out.changes_state and not out.conflicts
+
+
+def test_apply_pulled_replaces_values_and_versions():
+    values, versions = apply_pulled({"note": "a", "name": "x"}, {"note": V1, "name": V1},
+                                    {"note": "b"}, {"note": V2}, pending=set())
+    assert values == {"note": "b", "name": "x"}
+    assert versions == {"note": V2, "name": V1}
+
+
+def test_apply_pulled_keeps_fields_with_unpushed_local_changes():
+    values, versions = apply_pulled({"note": "local"}, {"note": (500, "dev-a")},
+                                    {"note": "server", "name": "y"}, {"note": V2, "name": V2},
+                                    pending={"note"})
+    assert values == {"note": "local", "name": "y"}
+    assert versions == {"note": (500, "dev-a"), "name": V2}
+
+
+def test_apply_pulled_does_not_modify_its_inputs():
+    values, versions = {"note": "a"}, {"note": V1}
+    apply_pulled(values, versions, {"note": "b"}, {"note": V2}, pending=set())
+    assert values == {"note": "a"} and versions == {"note": V1}
