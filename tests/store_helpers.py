@@ -7,9 +7,7 @@ hypothesis state machines can import them too.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import sqlite3
 from typing import Any
 
 from client_kit.domain import RECORD_TYPES
@@ -80,13 +78,12 @@ def add_session(store: DeviceStore, village: str = VILLAGE) -> dict[str, Any]:
 
 # -- consistency of rows and outbox ---------------------------------------------------------
 
-def outbox_entries(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def outbox_entries(store: DeviceStore) -> list[dict[str, Any]]:
+    """Every outbox entry, oldest first, read through the store (which decodes them)."""
     return [
-        {"seq": seq, "record_type": rtype, "row_id": row_id, "village": village, "hlc": hlc,
-         "op": op, "fields": json.loads(fields), "base": json.loads(base)}
-        for seq, rtype, row_id, village, hlc, op, fields, base in conn.execute(
-            "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
-            " FROM outbox ORDER BY seq")
+        {"seq": c.seq, "record_type": c.record_type, "row_id": c.row_id, "village": c.village,
+         "hlc": c.hlc, "op": c.op, "fields": c.fields, "base": c.base}
+        for c in store.pending(limit=1 << 62)
     ]
 
 
@@ -114,7 +111,7 @@ def consistency_problems(store: DeviceStore) -> list[str]:
     """
     problems: list[str] = []
     device = store.device_id
-    entries = outbox_entries(store.conn)
+    entries = outbox_entries(store)
     rows = all_rows(store)
     by_row: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for entry in entries:

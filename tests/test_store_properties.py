@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, invariant, multiple,
-                                 precondition, rule)
+from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, initialize, invariant,
+                                 multiple, precondition, rule)
 
 from client_kit.domain import enums
 from client_kit.errors import CunsyncError
@@ -74,6 +74,14 @@ class StoreWrites(RuleBasedStateMachine):
             if before is not None:
                 assert self.snapshot() == before
             return None
+
+    @initialize(target=households)
+    def the_seeded_household(self) -> Any:
+        return ("household", self.first_household)
+
+    @initialize(target=persons)
+    def the_seeded_person(self) -> Any:
+        return ("person", self.first_person)
 
     # -- rules -----------------------------------------------------------------------------
 
@@ -197,5 +205,5 @@ class StoreWrites(RuleBasedStateMachine):
         assert_consistent(self.store)
 
 
-StoreWrites.TestCase.settings = settings(settings.default, stateful_step_count=25)
+StoreWrites.TestCase.settings = settings(settings.default, stateful_step_count=40)
 test_any_sequence_of_writes_leaves_rows_and_outbox_in_agreement = StoreWrites.TestCase
