@@ -1,32 +1,59 @@
-"""The device command line: ``cunsync setup``, ``cunsync sync``, ``cunsync status``."""
+"""The device command line: enroll, sync, status, bundles, passphrase."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
 from . import __version__
+from .bundle import export_bundle, import_reply
+from .channel import Channel
 from .domain import RECORD_TYPES
-from .errors import CunsyncError, Offline
+from .enrol import enrol
+from .errors import CunsyncError
 from .store import DeviceStore
-from .sync_client import SyncClient
+from .sync_client import SyncClient, SyncSummary
 from .transport import HttpTransport
 
 DEFAULT_DB = Path(os.environ.get("CUNSYNC_HOME", Path.home() / ".cunsync")) / "device.sqlite"
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
+passphrase_option = click.option(
+    "--passphrase", envvar="CUNSYNC_PASSPHRASE", prompt="口令 (passphrase)", hide_input=True,
+    help="the worker's passphrase that unlocks this device (asked for when not given)")
 
-def _open(db: str, device_id: str | None = None) -> DeviceStore:
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
     try:
-        return DeviceStore.open(db, device_id=device_id)
+        yield
     except CunsyncError as err:
-        raise click.ClickException(err.message) from None
+        raise click.ClickException(f"{err.message} [{err.code}]") from None
+
+
+@contextlib.contextmanager
+def _unlocked(db: str, passphrase: str) -> Iterator[DeviceStore]:
+    if not Path(db).exists():
+        raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
+    with _refusals():
+        store = DeviceStore.open(db, passphrase=passphrase)
+        try:
+            yield store
+        finally:
+            with contextlib.suppress(Exception):
+                store.close()
+
+
+def _summary(summary: SyncSummary) -> str:
+    return (f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
+            f"新冲突 {summary.conflicts} 条")
 
 
 @click.group(context_settings=CONTEXT)
@@ -37,46 +64,46 @@ def _open(db: str, device_id: str | None = None) -> DeviceStore:
 def main(ctx: click.Context, db: str) -> None:
     """cunsync on a work team's laptop or tablet: record offline, sync with the county.
 
-    Example: cunsync setup --server http://county.example:5000 --device-id dev-1 --token T
+    Example: cunsync enroll --server http://10.0.0.5:5000 --code K3F9-7QXM-2D4H
     """
     ctx.obj = db
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--server", required=True, help="county server address, e.g. http://10.0.0.5:5000")
-@click.option("--device-id", required=True, help="device id issued by the county")
-@click.option("--token", required=True, help="device token issued by the county")
+@click.option("--code", required=True, help="one-time enrolment code from the county")
+@click.option("--passphrase", envvar="CUNSYNC_PASSPHRASE", prompt="设置口令 (new passphrase)",
+              hide_input=True, confirmation_prompt=True,
+              help="the passphrase that will unlock this device (at least 6 characters)")
 @click.pass_obj
-def setup(db: str, server: str, device_id: str, token: str) -> None:
-    """Bind this device's store to the county server (run once per device).
+def enroll(db: str, server: str, code: str, passphrase: str) -> None:
+    """Enrol this device with a one-time code: keys are made here, only public halves sent.
 
-    Example: cunsync setup --server http://127.0.0.1:5000 --device-id dev-1 --token T
+    Example: cunsync enroll --server http://127.0.0.1:5000 --code K3F9-7QXM-2D4H
     """
-    store = _open(db, device_id)
-    try:
-        with store.transaction():
-            store.set_meta("server", server)
-            store.set_meta("token", token)
-    finally:
-        store.close()
-    click.echo(f"本设备已设置：{device_id} → {server}")
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    with _refusals():
+        store = enrol(db, server, code, passphrase)
+    villages = json.loads(store.meta("villages", "[]") or "[]")
+    click.echo(f"注册成功：设备 {store.device_id}，负责村 {', '.join(villages)}")
+    store.close()
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@passphrase_option
 @click.pass_obj
-def sync(db: str, quiet: bool) -> None:
+def sync(db: str, quiet: bool, passphrase: str) -> None:
     """Send pending records to the county and receive what is new.
 
     Example: cunsync sync
     """
-    store = _open(db)
-    try:
-        server, token = store.meta("server"), store.meta("token")
-        if not server or not token:
-            raise click.ClickException("本设备尚未设置服务器，请先运行 cunsync setup")
-        client = SyncClient(store, HttpTransport(server, token), app_version=__version__)
-        bars: dict[str, click.progressbar] = {}  # type: ignore[type-arg]
+    with _unlocked(db, passphrase) as store:
+        server = store.meta("server")
+        if not server:
+            raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
+        client = SyncClient(store, Channel(store, HttpTransport(server)), app_version=__version__)
+        bars: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if quiet:
@@ -90,18 +117,12 @@ def sync(db: str, quiet: bool) -> None:
             bar.update(done - bar.pos)
 
         try:
-            summary = client.sync(progress)
-        except Offline as err:
-            raise click.ClickException(err.message) from None
-        except CunsyncError as err:
-            raise click.ClickException(f"{err.message} [{err.code}]") from None
+            with _refusals():
+                summary = client.sync(progress)
         finally:
             for bar in bars.values():
                 bar.__exit__(None, None, None)
-        click.echo(f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
-                   f"新冲突 {summary.conflicts} 条")
-    finally:
-        store.close()
+        click.echo(_summary(summary))
 
 
 @main.command(context_settings=CONTEXT)
@@ -112,7 +133,10 @@ def status(db: str, as_json: bool) -> None:
 
     Example: cunsync status
     """
-    store = _open(db)
+    if not Path(db).exists():
+        raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
+    with _refusals():
+        store = DeviceStore.open(db)
     try:
         disputed = {}
         for name, rt in RECORD_TYPES.items():
@@ -128,7 +152,7 @@ def status(db: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False))
         return
-    click.echo(f"设备：{info['device_id']}  服务器：{info['server'] or '未设置'}")
+    click.echo(f"设备：{info['device_id']}  服务器：{info['server'] or '未注册'}")
     click.echo(f"待上传：{info['pending']} 条")
     click.echo(f"上次同步：{info['last_sync'] or '从未同步'}")
     if disputed:
@@ -136,6 +160,62 @@ def status(db: str, as_json: bool) -> None:
             click.echo(f"待审核：{RECORD_TYPES[name].label} {count} 条")
     else:
         click.echo("待审核：无")
+
+
+@main.group(context_settings=CONTEXT)
+def bundle() -> None:
+    """USB bundles for a village with no signal at all.
+
+    Example: cunsync bundle export /media/usb/team.bundle
+    """
+
+
+@bundle.command("export", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False))
+@passphrase_option
+@click.pass_obj
+def bundle_export(db: str, file: str, passphrase: str) -> None:
+    """Write every pending record, sealed for the county, to FILE.
+
+    Example: cunsync bundle export /media/usb/team.bundle
+    """
+    with _unlocked(db, passphrase) as store, _refusals():
+        count = export_bundle(store, Channel(store), file, app_version=__version__)
+    click.echo(f"已导出 {count} 条待上传记录到 {file}（已加密，只有县服务器能打开）")
+
+
+@bundle.command("import", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@passphrase_option
+@click.pass_obj
+def bundle_import(db: str, file: str, passphrase: str) -> None:
+    """Apply the county's reply bundle FILE: confirmations and new data.
+
+    Example: cunsync bundle import /media/usb/team.reply
+    """
+    with _unlocked(db, passphrase) as store, _refusals():
+        summary = import_reply(store, Channel(store), file)
+    click.echo(_summary(summary))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--old", envvar="CUNSYNC_PASSPHRASE", prompt="原口令 (old passphrase)",
+              hide_input=True, help="the current passphrase")
+@click.option("--new", prompt="新口令 (new passphrase)", hide_input=True,
+              confirmation_prompt=True, help="the new passphrase")
+@click.pass_obj
+def passwd(db: str, old: str, new: str) -> None:
+    """Change the passphrase (the keys are re-wrapped; no record is rewritten).
+
+    Example: cunsync passwd
+    """
+    with _refusals():
+        store = DeviceStore.open(db)
+        try:
+            store.change_passphrase(old, new)
+        finally:
+            store.close()
+    click.echo("口令已修改")
 
 
 if __name__ == "__main__":  # pragma: no cover

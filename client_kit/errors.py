@@ -34,6 +34,12 @@ class RuleViolation(CunsyncError):
     code = "rule_violation"
 
 
+class Locked(CunsyncError):
+    """The store is locked: unlock it with the worker's passphrase."""
+
+    code = "locked"
+
+
 class MigrationError(CunsyncError):
     """Base of migration errors: the database was left as it was."""
 

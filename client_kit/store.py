@@ -20,17 +20,22 @@ from marshmallow import ValidationError
 
 import migrations
 
-from .domain import RecordType, record_type
+from . import keystore
+from .domain import RECORD_TYPES, RecordType, record_type
 from .domain.fields import Flag
 from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import DELETE, DELETED, UPSERT, Change, PulledEntry, Version, version_from_json
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.merge import apply_pulled
-from .errors import NotFound, RuleViolation, ValidationFailed
+from .errors import Locked, NotFound, RuleViolation, ValidationFailed
+from .field_cipher import FieldCipher, blind_index, is_sealed
+from .keystore import DeviceKeys
 from .migrator import Migrator, load_migrations
 
 META_COLUMNS = ("_versions", "_deleted", "_disputed")
+#: Sensitive fields with a blind index for exact look-up (column ``<field>_bidx``).
+_BLIND_INDEXED = {"person": "id_number"}
 
 
 def wall_clock_ms() -> int:
@@ -47,30 +52,52 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class RowCodec:
-    """Turns loaded field values into SQLite column values and back, for one record type."""
+    """Turns loaded field values into SQLite column values and back, for one record type.
 
-    def __init__(self, rt: RecordType) -> None:
+    With a ``cipher``, sensitive fields are sealed at rest, bound to table, field and row id.
+    """
+
+    def __init__(self, rt: RecordType, cipher: FieldCipher | None = None) -> None:
         self.rt = rt
+        self.cipher = cipher
         self.columns = ("id", "village_code", *rt.fields)
         self.flags = tuple(n for n, f in rt.fields.items() if isinstance(f, Flag))
+        self.sealed = set(rt.sensitive) if cipher else set()
 
-    def to_column(self, name: str, value: Any) -> Any:
+    def to_column(self, name: str, value: Any, row_id: str = "") -> Any:
         if value is None:
             return None
+        if name in self.sealed:
+            assert self.cipher is not None
+            return self.cipher.seal(value, f"{self.rt.table}.{name}.{row_id}")
         if name in self.rt.json_fields:
             return json.dumps(value, ensure_ascii=False)
         if name in self.flags:
             return int(value)
         return value
 
-    def from_column(self, name: str, value: Any) -> Any:
+    def from_column(self, name: str, value: Any, row_id: str = "") -> Any:
         if value is None:
             return None
+        if name in self.sealed:
+            assert self.cipher is not None
+            return self.cipher.open(value, f"{self.rt.table}.{name}.{row_id}")
         if name in self.rt.json_fields:
             return json.loads(value)
         if name in self.flags:
             return bool(value)
         return value
+
+    def encode(self, row: Mapping[str, Any]) -> list[Any]:
+        """Column values of a whole row, in :attr:`columns` order."""
+        row_id = str(row["id"])
+        return [self.to_column(c, row.get(c), row_id) for c in self.columns]
+
+    def decode(self, raw: Iterable[Any]) -> dict[str, Any]:
+        values = list(raw)
+        row_id = str(values[0])
+        return {name: self.from_column(name, values[i], row_id)
+                for i, name in enumerate(self.columns)}
 
 
 class DeviceStore:
@@ -83,21 +110,27 @@ class DeviceStore:
         self.random = random
         self._depth = 0
         self._codecs: dict[str, RowCodec] = {}
+        self.keys: DeviceKeys | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | Path, *, device_id: str | None = None,
-             clock: Callable[[], int] = wall_clock_ms,
+             passphrase: str | None = None, clock: Callable[[], int] = wall_clock_ms,
              random: Callable[[int], bytes] = os.urandom) -> "DeviceStore":
         """Open or create the store at ``path`` and apply pending migrations.
 
         ``device_id`` names this device in every version it writes; it is fixed the first time
-        the store is opened (a random one is made when none is given).
+        the store is opened (a random one is made when none is given). An enrolled store holds
+        its keys under the worker's ``passphrase``; opened without it, the store is locked and
+        refuses to read or write records.
         """
         conn = connect(path)
+        conn.execute("PRAGMA secure_delete=ON")
         Migrator(conn, load_migrations(migrations.directory("client"))).upgrade()
         store = cls(conn, clock=clock, random=random)
+        if passphrase is not None:
+            store.unlock(passphrase)
         current = store.meta("device_id")
         if current is None:
             store.set_meta("device_id", device_id or "dev-" + random(6).hex())
@@ -108,11 +141,86 @@ class DeviceStore:
     def close(self) -> None:
         self.conn.close()
 
+    def destroy(self) -> None:
+        """Wipe: forget the keys, delete every record, then delete the file itself.
+
+        Sensitive values were sealed under the data key; with the keystore gone they cannot be
+        read again even from a copy of the file made before.
+        """
+        path = self.conn.execute("PRAGMA database_list").fetchone()[2]
+        with self.transaction():
+            self.conn.execute("DELETE FROM meta")
+            self.conn.execute("DELETE FROM outbox")
+            for rt in RECORD_TYPES.values():
+                self.conn.execute(f"DELETE FROM {rt.table}")
+        self.keys = None
+        self.conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            if path and os.path.exists(path + suffix):
+                os.remove(path + suffix)
+
     @property
     def device_id(self) -> str:
         value = self.meta("device_id")
         assert value is not None
         return value
+
+    # -- keys ------------------------------------------------------------------------------
+
+    @property
+    def has_keys(self) -> bool:
+        return self.meta(keystore.META_KEY) is not None
+
+    def unlock(self, passphrase: str) -> None:
+        """Unlock with the worker's passphrase; :class:`WrongPassphrase` if it is not."""
+        wrapped = self.meta(keystore.META_KEY)
+        if wrapped is None:
+            raise keystore.NoKeys("本设备尚未注册，没有密钥")
+        self.keys = keystore.unwrap(wrapped, passphrase)
+        self._codecs.clear()
+
+    def lock(self) -> None:
+        """Forget the keys in memory (after inactivity)."""
+        self.keys = None
+        self._codecs.clear()
+
+    def install_keys(self, keys: DeviceKeys, passphrase: str) -> None:
+        """Store new keys under ``passphrase`` (at enrolment, on an empty store)."""
+        with self.transaction():
+            if self.has_keys:
+                raise RuleViolation("本设备已有密钥")
+            if any(self.conn.execute(f"SELECT 1 FROM {rt.table} LIMIT 1").fetchone()
+                   for rt in RECORD_TYPES.values()):
+                raise RuleViolation("只能在空的设备数据库上安装密钥")
+            self._set_meta(keystore.META_KEY, keystore.wrap(keys, passphrase))
+        self.keys = keys
+        self._codecs.clear()
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Re-wrap the same keys under a new passphrase; no record is rewritten."""
+        wrapped = self.meta(keystore.META_KEY)
+        if wrapped is None:
+            raise keystore.NoKeys("本设备尚未注册，没有密钥")
+        keys = keystore.unwrap(wrapped, old)
+        self.set_meta(keystore.META_KEY, keystore.wrap(keys, new))
+
+    def _cipher(self) -> FieldCipher | None:
+        if self.keys is not None:
+            return FieldCipher(self.keys.data_key)
+        if self.has_keys:
+            raise Locked("设备已锁定，请输入口令解锁")
+        return None
+
+    def find_person_by_id_number(self, id_number: str) -> dict[str, Any] | None:
+        """Exact look-up by ID number through the blind index (the number is not stored)."""
+        rt = record_type("person")
+        rows = self._select(rt, "id_number_bidx = ? AND _deleted = 0",
+                            (self._blind(id_number.strip().upper()),))
+        return _public(rows[0]) if rows else None
+
+    def _blind(self, value: str) -> str:
+        key = self.keys.index_key if self.keys else b"unencrypted-store"
+        return blind_index(key, value)
 
     # -- settings --------------------------------------------------------------------------
 
@@ -162,7 +270,7 @@ class DeviceStore:
 
     def codec(self, rt: RecordType) -> RowCodec:
         if rt.name not in self._codecs:
-            self._codecs[rt.name] = RowCodec(rt)
+            self._codecs[rt.name] = RowCodec(rt, self._cipher())
         return self._codecs[rt.name]
 
     def _select(self, rt: RecordType, where: str, params: Iterable[Any]) -> list[dict[str, Any]]:
@@ -170,9 +278,9 @@ class DeviceStore:
         cols = ", ".join((*codec.columns, *META_COLUMNS))
         cursor = self.conn.execute(f"SELECT {cols} FROM {rt.table} WHERE {where}", tuple(params))
         rows = []
+        n = len(codec.columns)
         for raw in cursor:
-            row = {name: codec.from_column(name, raw[i]) for i, name in enumerate(codec.columns)}
-            n = len(codec.columns)
+            row = codec.decode(raw[:n])
             row["_versions"] = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
             row["_deleted"] = bool(raw[n + 1])
             row["_disputed"] = json.loads(raw[n + 2])
@@ -199,6 +307,8 @@ class DeviceStore:
         for name in (*equals, order_by):
             if name not in codec.columns:
                 raise ValueError(f"{type_name} has no field {name!r}")
+            if name in rt.sensitive:
+                raise ValueError(f"{name} is encrypted at rest: use a blind-index look-up")
         clauses = [f"{name} = ?" for name in equals] or ["1"]
         if not include_deleted:
             clauses.append("_deleted = 0")
@@ -335,16 +445,18 @@ class DeviceStore:
                     rows: list[tuple[Mapping[str, Any], Mapping[str, Any], bool, list[str]]]
                     ) -> None:
         codec = self.codec(rt)
-        cols = (*codec.columns, *META_COLUMNS)
+        blind = _BLIND_INDEXED.get(rt.name)
+        cols = (*codec.columns, *META_COLUMNS, *((f"{blind}_bidx",) if blind else ()))
         placeholders = ", ".join("?" for _ in cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         self.conn.executemany(
             f"INSERT INTO {rt.table} ({', '.join(cols)}) VALUES ({placeholders})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             [
-                (*(codec.to_column(c, row.get(c)) for c in codec.columns),
+                (*codec.encode(row),
                  json.dumps({k: list(v) for k, v in versions.items() if v}, ensure_ascii=False),
-                 int(deleted), json.dumps(sorted(disputed)))
+                 int(deleted), json.dumps(sorted(disputed)),
+                 *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
                 for row, versions, deleted, disputed in rows
             ],
         )
@@ -354,17 +466,30 @@ class DeviceStore:
         self.conn.execute(
             "INSERT INTO outbox (record_type, row_id, village_code, hlc, op, fields, base,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rt.name, row_id, village, hlc, op, json.dumps(fields, ensure_ascii=False),
+            (rt.name, row_id, village, hlc, op, self._seal_outbox(fields),
              json.dumps({k: list(v) if v else None for k, v in base.items()}),
              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
         )
+
+    def _seal_outbox(self, fields: Mapping[str, Any]) -> str:
+        text = json.dumps(fields, ensure_ascii=False)
+        cipher = self._cipher()
+        return cipher.seal_bytes(text.encode(), "outbox") if cipher else text
+
+    def _open_outbox(self, stored: str) -> dict[str, Any]:
+        if is_sealed(stored):
+            cipher = self._cipher()
+            if cipher is None:
+                raise Locked("设备已锁定，请输入口令解锁")
+            return dict(json.loads(cipher.open_bytes(stored, "outbox")))
+        return dict(json.loads(stored))
 
     # -- outbox and pulled changes (used by the sync client) -------------------------------
 
     def pending(self, limit: int = 500, after_seq: int = 0) -> list[Change]:
         """The oldest unacknowledged changes, in order."""
         return [
-            Change(seq, rtype, row_id, village, hlc, op, json.loads(fields),
+            Change(seq, rtype, row_id, village, hlc, op, self._open_outbox(fields),
                    {k: version_from_json(v) for k, v in json.loads(base).items()})
             for seq, rtype, row_id, village, hlc, op, fields, base in self.conn.execute(
                 "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
@@ -392,7 +517,7 @@ class DeviceStore:
                 names = pending.setdefault((rtype, row_id), set())
                 if op == DELETE:
                     names.add(DELETED)
-                names.update(json.loads(fields))
+                names.update(self._open_outbox(fields))
         return pending
 
     def apply_pulled(self, entries: list[PulledEntry], cursor: int) -> int:

@@ -3,7 +3,7 @@
 Each push batch is acknowledged before its outbox entries are dropped, and the server applies
 a sequence at most once, so a batch interrupted at any byte is simply sent again. Each pulled
 page is stored with its cursor in one transaction, so a pull interrupted anywhere resumes after
-the last stored page.
+the last stored page. Every message travels sealed (:class:`~client_kit.channel.Channel`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from .engine.protocol import (SCHEMA_VERSION, decode_ack, decode_pull_page, encode_push)
-from .errors import SyncError
+from .channel import Channel
+from .engine.errors import ProtocolError
+from .engine.protocol import (SCHEMA_VERSION, PullPageMessage, decode_ack, decode_pull_page,
+                              encode_push, pack, unpack)
+from .errors import CunsyncError, SyncError
 from .store import DeviceStore
-from .transport import Transport
 
 #: ``progress(stage, done, total)``; stage is "push" or "pull".
 Progress = Callable[[str, int, int], None]
+
+
+class Wiped(CunsyncError):
+    """The county ordered this device wiped: its keys and data are gone."""
+
+    code = "wiped"
 
 
 @dataclass
@@ -31,12 +39,12 @@ class SyncSummary:
 
 
 class SyncClient:
-    """Syncs one :class:`DeviceStore` through one :class:`Transport`."""
+    """Syncs one :class:`DeviceStore` through one :class:`Channel`."""
 
-    def __init__(self, store: DeviceStore, transport: Transport, *, batch_size: int = 500,
+    def __init__(self, store: DeviceStore, channel: Channel, *, batch_size: int = 500,
                  page_size: int = 1000, app_version: str = "0.1.0") -> None:
         self.store = store
-        self.transport = transport
+        self.channel = channel
         self.batch_size = batch_size
         self.page_size = page_size
         self.app_version = app_version
@@ -44,24 +52,22 @@ class SyncClient:
     def sync(self, progress: Progress | None = None) -> SyncSummary:
         """Push everything pending, then pull everything new."""
         summary = SyncSummary()
-        hello = self.transport.hello()
-        if SCHEMA_VERSION < int(hello.get("min_client_schema", 0)):
-            raise SyncError("本设备软件版本过旧，请升级后再同步；未同步的记录仍保留在本设备上",
-                            code="upgrade_required")
-        self._adopt_scope(hello.get("villages", []))
+        hello = self.hello()
         self.push(summary, progress)
         self.pull(summary, progress, head=int(hello.get("head", 0)))
-        self.store.set_meta("last_sync", _now())
+        self.store.set_meta("last_sync", dt.datetime.now(dt.timezone.utc).isoformat(
+            timespec="seconds"))
         return summary
 
-    def _adopt_scope(self, villages: list[str]) -> None:
-        # A device given new villages must see their history from the start.
-        known = json.loads(self.store.meta("villages", "[]") or "[]")
-        if sorted(villages) != sorted(known):
-            with self.store.transaction():
-                if set(villages) - set(known):
-                    self.store.set_meta("cursor", "0")
-                self.store.set_meta("villages", json.dumps(sorted(villages)))
+    def hello(self) -> dict[str, Any]:
+        """First contact: server keys, scope, a wipe order, schema versions."""
+        reply = _unpacked(self.channel.request("hello", 0, pack({
+            "schema_version": SCHEMA_VERSION, "app_version": self.app_version})))
+        obey_reply(self.store, self.channel, reply)
+        if SCHEMA_VERSION < int(reply.get("min_client_schema", 0)):
+            raise SyncError("本设备软件版本过旧，请升级后再同步；未同步的记录仍保留在本设备上",
+                            code="upgrade_required")
+        return reply
 
     def push(self, summary: SyncSummary, progress: Progress | None = None) -> None:
         total = self.store.pending_count()
@@ -71,7 +77,7 @@ class SyncClient:
             if not changes:
                 break
             body = encode_push(changes, app_version=self.app_version)
-            ack = decode_ack(self.transport.push(body))
+            ack = decode_ack(self.channel.request("push", changes[0].seq, body))
             if ack.acked_through < changes[-1].seq:
                 raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
             self.store.acknowledge(ack.acked_through)
@@ -86,11 +92,9 @@ class SyncClient:
              head: int = 0) -> None:
         start = cursor = int(self.store.meta("cursor", "0") or 0)
         while True:
-            page = decode_pull_page(self.transport.pull(cursor, self.page_size))
-            if page.cursor < cursor:
-                raise SyncError("服务器游标倒退，停止同步", code="cursor_regressed")
-            self.store.apply_pulled(page.entries, page.cursor)
-            summary.received += len(page.entries)
+            page = decode_pull_page(self.channel.request("pull", cursor, pack({
+                "after": cursor, "limit": self.page_size, "schema_version": SCHEMA_VERSION})))
+            summary.received += apply_page(self.store, page)
             cursor = page.cursor
             if progress:
                 progress("pull", cursor - start, max(head - start, cursor - start))
@@ -98,5 +102,39 @@ class SyncClient:
                 break
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+def _unpacked(payload: bytes) -> dict[str, Any]:
+    try:
+        return unpack(payload)
+    except ProtocolError as err:
+        raise SyncError(str(err), code="bad_message") from None
+
+
+def obey_reply(store: DeviceStore, channel: Channel, reply: dict[str, Any]) -> None:
+    """Adopt what a verified server reply says: its keys, a wipe order, the device's villages."""
+    channel.trust_server_keys(reply.get("server_keys"))
+    if reply.get("wipe"):
+        store.destroy()
+        raise Wiped("县级管理员已下令清除本设备：密钥和本地数据已销毁")
+    villages = reply.get("villages")
+    if isinstance(villages, list):
+        adopt_scope(store, [str(v) for v in villages])
+
+
+def adopt_scope(store: DeviceStore, villages: list[str]) -> None:
+    """A device given new villages must see their history from the start."""
+    known = json.loads(store.meta("villages", "[]") or "[]")
+    if sorted(villages) != sorted(known):
+        with store.transaction():
+            if set(villages) - set(known):
+                store.set_meta("cursor", "0")
+            store.set_meta("villages", json.dumps(sorted(villages)))
+
+
+def apply_page(store: DeviceStore, page: PullPageMessage) -> int:
+    """Apply one page, skipping entries at or before the stored cursor (a page seen twice)."""
+    cursor = int(store.meta("cursor", "0") or 0)
+    if page.cursor < cursor and page.entries:
+        return 0
+    fresh = [e for e in page.entries if e.cursor > cursor]
+    store.apply_pulled(fresh, max(page.cursor, cursor))
+    return len(fresh)

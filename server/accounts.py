@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from .auth import ROLES, new_token, token_hash
+from .auth import ROLES
 from .errors import BadRequest, Conflict, NotFound
 from .passwords import hash_password
 from .storage import AuditEntry, DeviceRecord, Storage, UserRecord
@@ -30,31 +30,35 @@ def create_user(storage: Storage, name: str, role: str, scope: list[str], passwo
     return user
 
 
-def register_device(storage: Storage, user_name: str, villages: list[str],
-                    device_id: str | None = None, *,
-                    actor: str = "cli") -> tuple[DeviceRecord, str]:
-    """Register a device for a user and villages; return it and its token.
-
-    The token is shown once: only its SHA-256 hash is stored.
-    """
+def add_device_record(storage: Storage, user_name: str, villages: list[str],
+                      device_id: str | None = None, *, actor: str = "cli") -> DeviceRecord:
+    """A device record with no keys: it cannot connect. Used for in-process devices (the demo
+    county's history); real devices enrol with a code (:mod:`server.enrolment`)."""
     if not villages:
         raise BadRequest("至少指定一个村", code="no_villages")
-    token = new_token()
     device = DeviceRecord(device_id or "dev-" + secrets.token_hex(6), user_name,
-                          sorted(set(villages)), utc_now(), token_hash(token))
+                          sorted(set(villages)), utc_now())
     with storage.atomic():
         if storage.get_device(device.id):
             raise Conflict(f"设备 {device.id} 已存在", code="device_exists")
         storage.add_device(device)
         storage.append_audit(AuditEntry(utc_now(), actor, "device.add", device.id,
                                         {"user": user_name, "villages": device.villages}))
-    return device, token
+    return device
 
 
-def revoke_device(storage: Storage, device_id: str, *, actor: str = "cli") -> None:
-    """Stop a device: its next request is refused."""
+def revoke_device(storage: Storage, device_id: str, *, actor: str = "cli",
+                  wipe: bool = False) -> None:
+    """Stop a device: its next request is refused. With ``wipe``, its next contact also
+    delivers an order to destroy its keys and local data."""
     with storage.atomic():
-        if storage.get_device(device_id) is None:
+        device = storage.get_device(device_id)
+        if device is None:
             raise NotFound(f"没有设备 {device_id}")
-        storage.update_device(device_id, revoked_at=utc_now())
-        storage.append_audit(AuditEntry(utc_now(), actor, "device.revoke", device_id, {}))
+        changes = {"revoked_at": device.revoked_at or utc_now()}
+        if wipe:
+            changes["wipe_requested_at"] = utc_now()
+        storage.update_device(device_id, **changes)
+        storage.append_audit(AuditEntry(utc_now(), actor,
+                                        "device.wipe" if wipe else "device.revoke",
+                                        device_id, {}))

@@ -1,11 +1,10 @@
-"""Who is calling: devices by bearer token, people by password; and what they may see."""
+"""Who is calling (people, by password) and what they may see. Devices prove who they are
+by signing envelopes (see :mod:`server.gate`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import secrets
 from typing import Callable
 
 from flask import request
@@ -13,32 +12,9 @@ from flask import request
 from .db import get_storage
 from .errors import Forbidden, Unauthorized
 from .passwords import verify_password
-from .storage import DeviceRecord, UserRecord
+from .storage import UserRecord
 
 ROLES = ("worker", "supervisor", "admin")
-
-
-def new_token() -> str:
-    """A device token: 32 random bytes, URL-safe."""
-    return secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def current_device() -> DeviceRecord:
-    """The device making this request, from its ``Authorization: Bearer`` token."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("缺少设备令牌，请先在本设备完成注册")
-    device = get_storage().device_by_token(token_hash(token.strip()))
-    if device is None:
-        raise Unauthorized("设备令牌无效", code="unknown_device")
-    if device.revoked_at:
-        raise Forbidden("本设备已被停用，请联系县级管理员", code="device_revoked")
-    return device
 
 
 def current_user(*roles: str) -> UserRecord:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import click
@@ -14,10 +15,12 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from client_kit.errors import CunsyncError
 
-from . import accounts, db
+from . import accounts, enrolment
 from .auth import ROLES
 from .errors import ApiError
-from .storage import Storage, open_storage
+from .keyring import Keyring
+from .storage import AuditEntry, Storage, open_storage
+from .sync_service import utc_now
 
 _VILLAGE = re.compile(r"^\d{12}$")
 _SCOPE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
@@ -82,30 +85,64 @@ def user_add(name: str, role: str, scope: tuple[str, ...], display_name: str | N
     click.echo(f"user {name} ({role}) created")
 
 
-@click.group("device", help="Team devices: register, list, revoke.")
-def device_group() -> None:
+@click.group("enrol-code", help="One-time enrolment codes for team devices.")
+def code_group() -> None:
     pass
 
 
-@device_group.command("add")
-@click.option("--user", "user_name", required=True, help="the worker who carries the device")
+@code_group.command("issue")
+@click.option("--user", "user_name", required=True, help="the worker who will carry the device")
 @click.option("--village", "villages", multiple=True, required=True,
               help="12-digit village code the device may sync (repeatable)")
-@click.option("--id", "device_id", default=None, help="device id (default: generated)")
+@click.option("--hours", default=enrolment.DEFAULT_HOURS, show_default=True,
+              help="hours until the code expires")
 @with_appcontext
-def device_add(user_name: str, villages: tuple[str, ...], device_id: str | None) -> None:
-    """Register a device for a user and villages; prints its id and its one-time token.
+def code_issue(user_name: str, villages: tuple[str, ...], hours: int) -> None:
+    """Issue a code a device enrols with (cunsync enroll --code ...). Shown once.
 
-    Example: cunsync-server device add --user wangfang --village 522731100201
+    Example: cunsync-server enrol-code issue --user wangfang --village 522731100201
     """
     for code in villages:
         if not _VILLAGE.match(code):
             raise click.BadParameter(f"{code!r} is not a 12-digit village code",
                                      param_hint="--village")
     with _storage() as storage:
-        device, token = accounts.register_device(storage, user_name, list(villages), device_id)
-    click.echo(json.dumps({"device_id": device.id, "token": token,
-                           "villages": device.villages}, ensure_ascii=False))
+        code, expires = enrolment.issue_code(storage, user_name, list(villages), actor="cli",
+                                             hours=hours)
+    click.echo(json.dumps({"code": code, "expires_at": expires, "user": user_name,
+                           "villages": sorted(set(villages))}, ensure_ascii=False))
+
+
+@code_group.command("list")
+@with_appcontext
+def code_list() -> None:
+    """List enrolment codes (their first four characters only) and their state.
+
+    Example: cunsync-server enrol-code list
+    """
+    with _storage() as storage:
+        for c in storage.list_enrolment_codes():
+            state = ("used by " + c["device_id"] if c["used_at"] else
+                     "withdrawn" if c["withdrawn_at"] else "open until " + c["expires_at"])
+            click.echo(f"{c['hint']}-…\t{c['user_name']}\t{','.join(c['villages'])}\t{state}")
+
+
+@code_group.command("withdraw")
+@click.argument("hint")
+@with_appcontext
+def code_withdraw(hint: str) -> None:
+    """Withdraw the unused code(s) starting with HINT (its first four characters).
+
+    Example: cunsync-server enrol-code withdraw K3F9
+    """
+    with _storage() as storage:
+        count = enrolment.withdraw_code(storage, hint, actor="cli")
+    click.echo(f"withdrawn: {count}")
+
+
+@click.group("device", help="Team devices: list, revoke, wipe.")
+def device_group() -> None:
+    pass
 
 
 @device_group.command("list")
@@ -117,7 +154,8 @@ def device_list() -> None:
     """
     with _storage() as storage:
         for d in storage.list_devices():
-            state = "revoked" if d.revoked_at else "active"
+            state = ("wiped" if d.wiped_at else "wipe ordered" if d.wipe_requested_at
+                     else "revoked" if d.revoked_at else "active")
             click.echo(f"{d.id}\t{d.user_name}\t{','.join(d.villages)}\t{state}"
                        f"\tlast_seen={d.last_seen_at or '-'}\tacked={d.acknowledged}")
 
@@ -133,6 +171,96 @@ def device_revoke(device_id: str) -> None:
     with _storage() as storage:
         accounts.revoke_device(storage, device_id)
     click.echo(f"device {device_id} revoked")
+
+
+@device_group.command("wipe")
+@click.argument("device_id")
+@with_appcontext
+def device_wipe(device_id: str) -> None:
+    """Revoke a device and order it, on its next contact, to destroy its keys and data.
+
+    Example: cunsync-server device wipe dev-3f2a9c01b7d4
+    """
+    with _storage() as storage:
+        accounts.revoke_device(storage, device_id, wipe=True)
+    click.echo(f"device {device_id} revoked; wipe ordered for its next contact")
+
+
+@click.group("keys", help="The server's own key pairs.")
+def keys_group() -> None:
+    pass
+
+
+def _keyring(storage: Storage) -> Keyring:
+    return Keyring(storage, current_app.extensions["cunsync_sealer"])
+
+
+@keys_group.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """List the server keys and their status (active, retiring, retired).
+
+    Example: cunsync-server keys list
+    """
+    with _storage() as storage:
+        _keyring(storage).keys()
+        for row in storage.server_keys():
+            click.echo(f"{row['key_id']}\t{row['status']}\tcreated={row['created_at']}")
+
+
+@keys_group.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Make a new active key pair; the old one is still accepted until retired.
+
+    Example: cunsync-server keys rotate
+    """
+    with _storage() as storage:
+        ring = _keyring(storage)
+        ring.keys()
+        new = ring.rotate()
+        storage.append_audit(AuditEntry(utc_now(), "cli", "keys.rotate", new.key_id, {}))
+    click.echo(f"new active key {new.key_id}")
+
+
+@keys_group.command("retire")
+@click.argument("key_id")
+@with_appcontext
+def keys_retire(key_id: str) -> None:
+    """Stop accepting a retiring key (after every device has synced once since rotation).
+
+    Example: cunsync-server keys retire 3b0ed6ae5cd2b191
+    """
+    with _storage() as storage:
+        _keyring(storage).retire(key_id)
+        storage.append_audit(AuditEntry(utc_now(), "cli", "keys.retire", key_id, {}))
+    click.echo(f"key {key_id} retired")
+
+
+@click.group("bundle", help="USB bundles for villages with no signal at all.")
+def bundle_group() -> None:
+    pass
+
+
+@bundle_group.command("import")
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--reply", "reply_path", required=True, type=click.Path(dir_okay=False),
+              help="where to write the reply bundle for the device")
+@with_appcontext
+def bundle_import(bundle: str, reply_path: str) -> None:
+    """Apply a device's bundle and write its reply (acknowledgement and new data).
+
+    Example: cunsync-server bundle import /media/usb/dev-1.bundle --reply /media/usb/dev-1.reply
+    """
+    from .bundles import import_bundle
+
+    with _storage() as storage:
+        data = Path(bundle).read_bytes()
+        reply, summary = import_bundle(storage, _keyring(storage), data,
+                                       max_ahead_ms=int(current_app.config["MAX_CLOCK_AHEAD_MS"]),
+                                       min_schema=int(current_app.config["MIN_CLIENT_SCHEMA"]))
+    Path(reply_path).write_bytes(reply)
+    click.echo(summary)
 
 
 @click.command("demo")
@@ -160,7 +288,8 @@ def demo_command(households: int, seed: int, password: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, user_group, device_group, demo_command):
+    for command in (db_group, user_group, code_group, device_group, keys_group, bundle_group,
+                    demo_command):
         app.cli.add_command(command)
 
 

@@ -18,6 +18,7 @@ from client_kit.domain.idcard import make_id_number
 from client_kit.store import DeviceStore
 
 from . import accounts
+from .enrolment import issue_code
 from .storage import DeviceRecord, Storage
 from .sync_service import SyncService
 
@@ -56,15 +57,12 @@ def build_demo(storage: Storage, *, households: int = 300, seed: int = 7,
     accounts.create_user(storage, "jiandu", "supervisor", [COUNTY[0]], password,
                          display_name="县人社局 赵监督")
     per_village = max(1, households // len(villages))
-    tokens: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="cunsync-demo-") as tmp:
         for index, (code, vname, tname) in enumerate(villages):
             worker = f"team{index + 1:02d}"
             accounts.create_user(storage, worker, "worker", [code], password,
                                  display_name=f"{vname}驻村工作队")
-            device, token = accounts.register_device(storage, worker, [code],
-                                                     f"demo-{code}-a")
-            tokens.append((device.id, token, vname))
+            device = accounts.add_device_record(storage, worker, [code], f"demo-{code}-a")
             store = DeviceStore.open(Path(tmp) / f"{code}-a.sqlite", device_id=device.id)
             with store.transaction():
                 _record_village(store, rng, today, code, vname, tname, per_village)
@@ -82,8 +80,9 @@ def build_demo(storage: Storage, *, households: int = 300, seed: int = 7,
     yield f"open conflicts: {open_conflicts}"
     yield f"users: admin (admin), jiandu (supervisor), team01..team{len(villages):02d} " \
           f"(workers); password: {password}"
-    device_id, token, vname = tokens[0]
-    yield f"a device of {vname}: id {device_id} token {token}"
+    first_code, first_name, _ = villages[0]
+    code, expires = issue_code(storage, "team01", [first_code], actor="demo", hours=24 * 30)
+    yield f"enrolment code for a tablet of {first_name} (team01): {code} (until {expires})"
 
 
 def _record_village(store: DeviceStore, rng: random.Random, today: dt.date, code: str,
@@ -213,7 +212,7 @@ def _make_conflicts(storage: Storage, service: SyncService, first: DeviceStore,
                     first_device: DeviceRecord, today: dt.date, code: str,
                     tmp: Path, worker: str) -> None:
     """A second tablet of the same team edits offline what the first edits too."""
-    second_device, _ = accounts.register_device(storage, worker, [code], f"demo-{code}-b")
+    second_device = accounts.add_device_record(storage, worker, [code], f"demo-{code}-b")
     second = DeviceStore.open(tmp / f"{code}-b.sqlite", device_id=second_device.id)
     _pull_all(service, second, second_device)
     for employment in first.query("employment", status="employed")[:3]:

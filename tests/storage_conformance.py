@@ -116,10 +116,10 @@ class StorageConformance:
             storage.add_device(DeviceRecord("dev-a", "wang", [V1], "t0", "hash-a"))
             storage.add_user(UserRecord("wang", "worker", [V1], "t0", "王", "scrypt$x"))
             storage.update_device("dev-a", last_seq=5, revoked_at="t1")
-        device = storage.device_by_token("hash-a")
+        device = storage.get_device("dev-a")
         assert (device.id, device.villages, device.last_seq, device.revoked_at) == (
             "dev-a", [V1], 5, "t1")
-        assert storage.device_by_token("nope") is None
+        assert storage.get_device("nope") is None
         assert [d.id for d in storage.list_devices()] == ["dev-a"]
         assert storage.get_user("wang").scope == [V1]
         with pytest.raises(ValueError):

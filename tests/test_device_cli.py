@@ -1,4 +1,4 @@
-"""The device commands: cunsync setup / sync / status, against a real server on loopback."""
+"""The device commands: cunsync enroll / sync / status / bundle / passwd, against a real server."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from client_kit.cli import main
 from client_kit.store import DeviceStore
 from e2e.conftest import VILLAGE_A, seed_village
-from e2e.support import LiveServer, make_app
-from server.accounts import register_device
+from e2e.support import LiveServer, enrolment_code, make_app
+
+PASS = "village-pass"
 
 
 @pytest.fixture
@@ -20,18 +21,23 @@ def server(tmp_path):
         yield live
 
 
-def cli(db, *args):
-    return CliRunner().invoke(main, ["--db", str(db), *args])
+def cli(db, *args, env=None):
+    return CliRunner().invoke(main, ["--db", str(db), *args],
+                              env={"CUNSYNC_PASSPHRASE": PASS, **(env or {})})
 
 
-def test_setup_sync_and_status(server, tmp_path):
-    storage = server.storage()
-    device, token = register_device(storage, "wangfang", [VILLAGE_A], "dev-1")
-    storage.close()
+def enrolled(server, tmp_path):
     db = tmp_path / "device.sqlite"
-    assert cli(db, "setup", "--server", server.url, "--device-id", "dev-1",
-               "--token", token).exit_code == 0
-    store = DeviceStore.open(db)
+    code = enrolment_code(server, "wangfang", [VILLAGE_A])
+    result = cli(db, "enroll", "--server", server.url, "--code", code)
+    assert result.exit_code == 0, result.output
+    assert "注册成功" in result.output and VILLAGE_A in result.output
+    return db
+
+
+def test_enroll_sync_and_status(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    store = DeviceStore.open(db, passphrase=PASS)
     seed_village(store)
     store.close()
     status = json.loads(cli(db, "status", "--json").output)
@@ -44,30 +50,47 @@ def test_setup_sync_and_status(server, tmp_path):
     assert "待上传：0 条" in cli(db, "status").output
 
 
-def test_sync_without_a_server_says_so_and_keeps_the_records(tmp_path):
-    db = tmp_path / "device.sqlite"
-    cli(db, "setup", "--server", "http://127.0.0.1:9", "--device-id", "dev-1", "--token", "t")
-    store = DeviceStore.open(db)
+def test_a_code_works_once(server, tmp_path):
+    code = enrolment_code(server, "wangfang", [VILLAGE_A])
+    assert cli(tmp_path / "one.sqlite", "enroll", "--server", server.url,
+               "--code", code).exit_code == 0
+    again = cli(tmp_path / "two.sqlite", "enroll", "--server", server.url, "--code", code)
+    assert again.exit_code != 0 and "注册码无效" in again.output
+
+
+def test_a_wrong_passphrase_is_a_clear_error(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    result = cli(db, "sync", env={"CUNSYNC_PASSPHRASE": "not-it"})
+    assert result.exit_code != 0 and "口令错误" in result.output
+
+
+def test_changing_the_passphrase(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    result = CliRunner().invoke(main, ["--db", str(db), "passwd", "--old", PASS],
+                                input="new-passphrase\nnew-passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert cli(db, "sync", env={"CUNSYNC_PASSPHRASE": "new-passphrase"}).exit_code == 0
+    assert cli(db, "sync").exit_code != 0
+
+
+def test_sync_without_a_server_says_so_and_keeps_the_records(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    store = DeviceStore.open(db, passphrase=PASS)
     seed_village(store)
+    store.set_meta("server", "http://127.0.0.1:9")
     store.close()
     result = cli(db, "sync", "--quiet")
     assert result.exit_code != 0 and "无法连接服务器" in result.output
     assert json.loads(cli(db, "status", "--json").output)["pending"] == 8
 
 
-def test_sync_before_setup_is_explained(tmp_path):
+def test_sync_before_enrolment_is_explained(tmp_path):
     result = cli(tmp_path / "device.sqlite", "sync")
-    assert result.exit_code != 0 and "cunsync setup" in result.output
+    assert result.exit_code != 0 and "cunsync enroll" in result.output
 
 
-def test_a_store_cannot_be_rebound_to_another_device(tmp_path):
-    db = tmp_path / "device.sqlite"
-    cli(db, "setup", "--server", "http://x", "--device-id", "dev-1", "--token", "t")
-    result = cli(db, "setup", "--server", "http://x", "--device-id", "dev-2", "--token", "t")
-    assert result.exit_code != 0 and "dev-1" in result.output
-
-
-@pytest.mark.parametrize("command", [[], ["setup"], ["sync"], ["status"]])
+@pytest.mark.parametrize("command", [[], ["enroll"], ["sync"], ["status"], ["bundle"],
+                                     ["bundle", "export"], ["bundle", "import"], ["passwd"]])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output

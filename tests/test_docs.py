@@ -38,7 +38,8 @@ def _commands(group, prefix=()):
 def test_every_operator_command_is_in_the_operator_guide():
     guide = (ROOT / "docs" / "operator-guide.md").read_text(encoding="utf-8")
     names = set(_commands(server.cli.main)) - {"shell", "routes"}
-    names |= {"db upgrade", "user add", "device add", "device list", "device revoke", "demo"}
+    names |= {"db upgrade", "user add", "enrol-code issue", "device list", "device revoke",
+              "demo"}
     missing = sorted(n for n in names if f"cunsync-server {n}" not in guide
                      and not (n == "demo" and "demo" in guide))
     assert missing == []

@@ -91,6 +91,8 @@ def merge_change(state: RowState, change: Change, device: str,
             DELETED, REVIEW, change.base.get(DELETED), True, state.versions.get(DELETED),
             dict(change.fields), incoming, "open"))
         out.disputed_added.add(DELETED)
+        # The pushing device shows its own values until told the server's.
+        out.reannounce.update(change.fields)
         return out
     for name, value in change.fields.items():
         _merge_field(state, name, value, change.base.get(name), incoming,

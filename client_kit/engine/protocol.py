@@ -88,14 +88,25 @@ class PushMessage:
     changes: list[Change]
 
 
+def push_dict(changes: list[Change], *, app_version: str,
+              schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    return {"schema_version": schema_version, "app_version": app_version,
+            "changes": [c.to_wire() for c in changes]}
+
+
 def encode_push(changes: list[Change], *, app_version: str,
                 schema_version: int = SCHEMA_VERSION) -> bytes:
-    return pack({"schema_version": schema_version, "app_version": app_version,
-                 "changes": [c.to_wire() for c in changes]})
+    return pack(push_dict(changes, app_version=app_version, schema_version=schema_version))
 
 
 def decode_push(data: bytes, *, compressed: bool = True) -> PushMessage:
-    body = _load(_PushSchema(), unpack(data, compressed=compressed))
+    return push_from_dict(unpack(data, compressed=compressed))
+
+
+def push_from_dict(payload: Any) -> PushMessage:
+    if not isinstance(payload, dict):
+        raise ProtocolError("推送消息应为 JSON 对象")
+    body = _load(_PushSchema(), payload)
     changes = []
     for index, raw in enumerate(body["changes"]):
         try:
@@ -113,14 +124,23 @@ class Ack:
     conflicts: int
 
 
+def ack_dict(ack: Ack) -> dict[str, int]:
+    return {"acked_through": ack.acked_through, "applied": ack.applied,
+            "repeated": ack.repeated, "conflicts": ack.conflicts}
+
+
 def encode_ack(ack: Ack) -> bytes:
-    return json.dumps({"acked_through": ack.acked_through, "applied": ack.applied,
-                       "repeated": ack.repeated, "conflicts": ack.conflicts},
-                      separators=(",", ":")).encode()
+    return json.dumps(ack_dict(ack), separators=(",", ":")).encode()
 
 
 def decode_ack(data: bytes) -> Ack:
-    return Ack(**_load(_AckSchema(), unpack(data, compressed=False)))
+    return ack_from_dict(unpack(data, compressed=False))
+
+
+def ack_from_dict(payload: Any) -> Ack:
+    if not isinstance(payload, dict):
+        raise ProtocolError("确认消息应为 JSON 对象")
+    return Ack(**_load(_AckSchema(), payload))
 
 
 @dataclass(frozen=True)
@@ -131,14 +151,25 @@ class PullPageMessage:
     villages: list[str]
 
 
+def page_dict(entries: list[PulledEntry], cursor: int, more: bool,
+              villages: list[str]) -> dict[str, Any]:
+    return {"entries": [e.to_wire() for e in entries], "cursor": cursor, "more": more,
+            "villages": villages}
+
+
 def encode_pull_page(entries: list[PulledEntry], cursor: int, more: bool,
                      villages: list[str]) -> bytes:
-    return pack({"entries": [e.to_wire() for e in entries], "cursor": cursor, "more": more,
-                 "villages": villages})
+    return pack(page_dict(entries, cursor, more, villages))
 
 
 def decode_pull_page(data: bytes) -> PullPageMessage:
-    body = _load(_PullSchema(), unpack(data))
+    return page_from_dict(unpack(data))
+
+
+def page_from_dict(payload: Any) -> PullPageMessage:
+    if not isinstance(payload, dict):
+        raise ProtocolError("拉取页应为 JSON 对象")
+    body = _load(_PullSchema(), payload)
     try:
         entries = [PulledEntry.from_wire(raw) for raw in body["entries"]]
     except (TypeError, ValueError, AttributeError) as err:

@@ -11,8 +11,13 @@ from client_kit import __version__
 bp = Blueprint("docs", __name__, url_prefix="/api/v1")
 
 _ERROR = {"$ref": "#/components/responses/Error"}
-_DEVICE = [{"deviceToken": []}]
 _PERSON = [{"basicAuth": []}]
+_ENVELOPE = "application/x-cunsync-envelope"
+_ENVELOPE_BODY = {"required": True, "description": "an envelope signed by the device and "
+                  "sealed to the server (docs/protocol.md, Envelopes)",
+                  "content": {_ENVELOPE: {"schema": {"type": "string", "format": "binary"}}}}
+_SEALED = {"description": "an envelope sealed to the device",
+           "content": {_ENVELOPE: {"schema": {"type": "string", "format": "binary"}}}}
 
 
 def _op(summary: str, security: list[dict[str, list[str]]] | None, responses: dict[str, Any],
@@ -39,31 +44,57 @@ SPEC: dict[str, Any] = {
                        "docs/protocol.md; every error has the shape of the Error schema.",
     },
     "paths": {
-        "/api/v1/sync/hello": {"get": _op(
-            "Identify the device; its villages, schema versions and the log head", _DEVICE,
-            {"200": {"description": "device summary"}, "401": _ERROR, "403": _ERROR,
-             "426": _ERROR},
-            parameters=[_param("X-Cunsync-Schema", "header", {"type": "integer"},
-                               "client schema version", True)])},
+        "/api/v1/sync/hello": {"post": _op(
+            "First contact: scope, log head, server keys, schema versions, a wipe order",
+            None, {"200": _SEALED, "400": _ERROR, "401": _ERROR, "403": _ERROR,
+                   "409": _ERROR, "426": _ERROR},
+            requestBody=_ENVELOPE_BODY)},
         "/api/v1/sync/push": {"post": _op(
-            "Push a batch of outbox changes (gzip JSON); applied at most once", _DEVICE,
-            {"200": {"description": "acknowledgement",
-                     "content": {"application/json": {"schema": {
-                         "$ref": "#/components/schemas/Ack"}}}},
-             "400": _ERROR, "401": _ERROR, "403": _ERROR, "409": _ERROR, "413": _ERROR,
-             "422": _ERROR, "426": _ERROR},
-            requestBody={"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/PushBatch"}}}})},
-        "/api/v1/sync/pull": {"get": _op(
-            "Pull the next page of changes after a cursor, for the device's villages", _DEVICE,
-            {"200": {"description": "a page (gzip JSON)", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/PullPage"}}}},
-             "400": _ERROR, "401": _ERROR, "403": _ERROR, "426": _ERROR},
-            parameters=[
-                _param("after", "query", {"type": "integer", "minimum": 0}, "cursor"),
-                _param("limit", "query", {"type": "integer", "minimum": 1}, "page size"),
-                _param("X-Cunsync-Schema", "header", {"type": "integer"},
-                       "client schema version", True)])},
+            "Push a sealed batch of outbox changes; applied at most once", None,
+            {"200": _SEALED, "400": _ERROR, "401": _ERROR, "403": _ERROR, "409": _ERROR,
+             "413": _ERROR, "422": _ERROR, "426": _ERROR},
+            requestBody=_ENVELOPE_BODY)},
+        "/api/v1/sync/pull": {"post": _op(
+            "Pull the next sealed page of changes after a cursor, for the device's villages",
+            None, {"200": _SEALED, "400": _ERROR, "401": _ERROR, "403": _ERROR,
+                   "409": _ERROR, "426": _ERROR},
+            requestBody=_ENVELOPE_BODY)},
+        "/api/v1/enrol": {"post": _op(
+            "Trade a one-time enrolment code and the device's public keys for its identity",
+            None, {"201": {"description": "device id, user, villages, server keys"},
+                   "400": _ERROR, "403": _ERROR},
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["code", "sign_key", "box_key"],
+                "properties": {"code": {"type": "string"}, "sign_key": {"type": "string"},
+                               "box_key": {"type": "string"}}}}}})},
+        "/api/v1/admin/enrolment-codes": {
+            "get": _op("Enrolment codes (first four characters only)", _PERSON,
+                       {"200": {"description": "codes"}, "401": _ERROR, "403": _ERROR}),
+            "post": _op("Issue an enrolment code for a user and villages", _PERSON,
+                        {"201": {"description": "the code, shown once"}, "400": _ERROR,
+                         "401": _ERROR, "403": _ERROR},
+                        requestBody={"required": True, "content": {"application/json": {
+                            "schema": {"type": "object", "required": ["user", "villages"],
+                                       "properties": {
+                                           "user": {"type": "string"},
+                                           "villages": {"type": "array",
+                                                        "items": {"type": "string"}},
+                                           "hours": {"type": "integer"}}}}}})},
+        "/api/v1/admin/enrolment-codes/{hint}/withdraw": {"post": _op(
+            "Withdraw the unused codes starting with these four characters", _PERSON,
+            {"200": {"description": "how many"}, "401": _ERROR, "404": _ERROR},
+            parameters=[_param("hint", "path", {"type": "string"}, "first four", True)])},
+        "/api/v1/admin/devices": {"get": _op(
+            "Sync health of every device in scope", _PERSON,
+            {"200": {"description": "devices"}, "401": _ERROR, "403": _ERROR})},
+        "/api/v1/admin/devices/{device_id}/revoke": {"post": _op(
+            "Revoke a device: its next request is refused", _PERSON,
+            {"200": {"description": "revoked"}, "401": _ERROR, "404": _ERROR},
+            parameters=[_param("device_id", "path", {"type": "string"}, "device", True)])},
+        "/api/v1/admin/devices/{device_id}/wipe": {"post": _op(
+            "Revoke a device and order it wiped on its next contact", _PERSON,
+            {"200": {"description": "wipe ordered"}, "401": _ERROR, "404": _ERROR},
+            parameters=[_param("device_id", "path", {"type": "string"}, "device", True)])},
         "/api/v1/conflicts": {"get": _op(
             "Conflicts in the supervisor's scope, oldest first, with counts", _PERSON,
             {"200": {"description": "conflicts"}, "400": _ERROR, "401": _ERROR,
@@ -105,7 +136,6 @@ SPEC: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {
-            "deviceToken": {"type": "http", "scheme": "bearer"},
             "basicAuth": {"type": "http", "scheme": "basic"},
         },
         "responses": {"Error": {"description": "a refusal; nothing was changed",

@@ -1,24 +1,27 @@
-"""Sync endpoints for devices: hello, push, pull."""
+"""Sync endpoints for devices. Every body, both ways, is an envelope (see docs/protocol.md)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
 
 from client_kit.engine.errors import ProtocolError
 from client_kit.engine.protocol import (SCHEMA_VERSION, Ack, decode_push, encode_ack,
-                                        encode_pull_page)
+                                        encode_pull_page, pack, unpack)
 
-from ..auth import current_device
-from ..db import get_storage, get_sync
+from ..db import get_gate, get_storage, get_sync
 from ..errors import BadRequest, UpgradeRequired
-from ..sync_service import utc_now
+from ..storage import DeviceRecord
+from ..sync_service import SyncService, utc_now
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync")
 
+ENVELOPE = "application/x-cunsync-envelope"
 
-def _check_schema(version: int | None) -> None:
-    minimum = int(current_app.config["MIN_CLIENT_SCHEMA"])
-    if version is None:
+
+def check_schema(version: Any, minimum: int) -> None:
+    if not isinstance(version, int) or isinstance(version, bool):
         raise BadRequest("缺少 schema_version", code="missing_schema_version")
     if version < minimum:
         raise UpgradeRequired(
@@ -27,66 +30,82 @@ def _check_schema(version: int | None) -> None:
             details={"client": version, "minimum": minimum, "server": SCHEMA_VERSION})
 
 
-def _header_schema() -> int | None:
-    raw = request.headers.get("X-Cunsync-Schema")
-    if raw is None:
-        return None
+def _minimum() -> int:
+    return int(current_app.config["MIN_CLIENT_SCHEMA"])
+
+
+def _message(payload: bytes) -> dict[str, Any]:
     try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest("X-Cunsync-Schema 应为整数") from None
+        return unpack(payload)
+    except ProtocolError as err:
+        raise BadRequest(str(err), code="bad_message") from None
 
 
-@bp.get("/hello")
+def _reply(device: DeviceRecord, purpose: str, counter: int, payload: bytes) -> Response:
+    sealed = get_gate().seal(device, purpose, counter, payload)
+    return Response(sealed, mimetype=ENVELOPE)
+
+
+def hello_payload(device: DeviceRecord) -> dict[str, Any]:
+    """What a device learns on every contact: scope, log head, server keys, a wipe order."""
+    return {"device_id": device.id, "user": device.user_name, "villages": device.villages,
+            "schema_version": SCHEMA_VERSION, "min_client_schema": _minimum(),
+            "head": get_storage().head(device.villages),
+            "server_keys": get_gate().keyring.public(),
+            "wipe": bool(device.wipe_requested_at)}
+
+
+@bp.post("/hello")
 def hello():  # type: ignore[no-untyped-def]
-    """Who am I, what may I see, where is the log: a cheap first call for a device."""
-    device = current_device()
-    _check_schema(_header_schema())
+    """Who am I, what may I see, where is the log; delivers a wipe order if one waits."""
+    device, opened = get_gate().open(request.get_data(cache=False), ("hello",))
     storage = get_storage()
+    if device.wipe_requested_at:
+        with storage.atomic():
+            storage.update_device(device.id, wiped_at=utc_now(), last_seen_at=utc_now())
+        return _reply(device, "hello-reply", 0, pack(hello_payload(device)))
+    get_gate().refuse_revoked(device)
+    check_schema(_message(opened.payload).get("schema_version"), _minimum())
     with storage.atomic():
         storage.update_device(device.id, last_seen_at=utc_now())
-    return jsonify({
-        "device_id": device.id, "user": device.user_name, "villages": device.villages,
-        "schema_version": SCHEMA_VERSION,
-        "min_client_schema": int(current_app.config["MIN_CLIENT_SCHEMA"]),
-        "head": get_storage().head(device.villages),
-    })
+    return _reply(device, "hello-reply", 0, pack(hello_payload(device)))
+
+
+def apply_push(sync: SyncService, device: DeviceRecord, payload: bytes) -> Ack:
+    try:
+        message = decode_push(payload)
+    except ProtocolError as err:
+        raise BadRequest(str(err), code="bad_message") from None
+    check_schema(message.schema_version, _minimum())
+    result = sync.push(device, message.changes, app_version=message.app_version,
+                       schema_version=message.schema_version)
+    return Ack(result.acked_through, result.applied, result.repeated, result.conflicts)
 
 
 @bp.post("/push")
 def push():  # type: ignore[no-untyped-def]
-    """Apply a gzip-compressed batch of outbox changes; answer with a small acknowledgement."""
-    device = current_device()
-    encoding = request.headers.get("Content-Encoding", "").lower()
-    if encoding not in ("gzip", ""):
-        raise BadRequest("只支持 gzip 压缩", code="unsupported_encoding")
-    try:
-        message = decode_push(request.get_data(cache=False), compressed=encoding == "gzip")
-    except ProtocolError as err:
-        raise BadRequest(str(err), code="bad_message") from None
-    _check_schema(message.schema_version)
-    result = get_sync().push(device, message.changes, app_version=message.app_version,
-                             schema_version=message.schema_version)
-    body = encode_ack(Ack(result.acked_through, result.applied, result.repeated,
-                          result.conflicts))
-    return Response(body, mimetype="application/json")
+    """Apply a sealed batch of outbox changes; answer with a small sealed acknowledgement."""
+    device, opened = get_gate().open(request.get_data(cache=False), ("push",))
+    get_gate().refuse_revoked(device)
+    ack = apply_push(get_sync(), device, opened.payload)
+    return _reply(device, "push-reply", ack.acked_through, encode_ack(ack))
 
 
-@bp.get("/pull")
+def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any) -> bytes:
+    if not isinstance(after, int) or not isinstance(limit, int) or after < 0 or limit < 1:
+        raise BadRequest("after 不能为负，limit 至少为 1", code="bad_request")
+    limit = min(limit, int(current_app.config["PULL_PAGE_MAX"]))
+    page = sync.pull(device, after, limit)
+    return encode_pull_page(page.entries, page.cursor, page.more, device.villages)
+
+
+@bp.post("/pull")
 def pull():  # type: ignore[no-untyped-def]
     """The next page of changes for the device's villages after ``after``."""
-    device = current_device()
-    _check_schema(_header_schema())
-    try:
-        after = int(request.args.get("after", "0"))
-        limit = int(request.args.get("limit", current_app.config["PULL_PAGE_SIZE"]))
-    except ValueError:
-        raise BadRequest("after 和 limit 应为整数") from None
-    if after < 0 or limit < 1:
-        raise BadRequest("after 不能为负，limit 至少为 1")
-    limit = min(limit, int(current_app.config["PULL_PAGE_MAX"]))
-    page = get_sync().pull(device, after, limit)
-    body = encode_pull_page(page.entries, page.cursor, page.more, device.villages)
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Encoding"] = "gzip"
-    return response
+    device, opened = get_gate().open(request.get_data(cache=False), ("pull",))
+    get_gate().refuse_revoked(device)
+    message = _message(opened.payload)
+    check_schema(message.get("schema_version"), _minimum())
+    body = pull_page(get_sync(), device, message.get("after"),
+                     message.get("limit", int(current_app.config["PULL_PAGE_SIZE"])))
+    return _reply(device, "pull-reply", int(message["after"]), body)

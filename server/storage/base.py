@@ -79,6 +79,11 @@ class DeviceRecord:
     app_version: str | None = None
     schema_version: int | None = None
     clock_skew_ms: int | None = None
+    sign_key: str | None = None
+    box_key: str | None = None
+    sign_key_id: str | None = None
+    wipe_requested_at: str | None = None
+    wiped_at: str | None = None
 
 
 @dataclass
@@ -205,10 +210,6 @@ class Storage(abc.ABC):
         """One device by id."""
 
     @abc.abstractmethod
-    def device_by_token(self, token_hash: str) -> DeviceRecord | None:
-        """The device holding the token with this hash."""
-
-    @abc.abstractmethod
     def list_devices(self) -> list[DeviceRecord]:
         """Every device, by id."""
 
@@ -247,6 +248,40 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def set_setting(self, key: str, value: str) -> None:
         """Store a server setting."""
+
+    # -- security --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def server_keys(self) -> list[dict[str, Any]]:
+        """Every server key row (any status), oldest first."""
+
+    @abc.abstractmethod
+    def add_server_key(self, row: dict[str, Any]) -> None:
+        """Store a new server key row."""
+
+    @abc.abstractmethod
+    def update_server_key(self, key_id: str, **changes: Any) -> None:
+        """Change a server key's status or retirement time."""
+
+    @abc.abstractmethod
+    def add_enrolment_code(self, row: dict[str, Any]) -> None:
+        """Store a new enrolment code (by hash)."""
+
+    @abc.abstractmethod
+    def get_enrolment_code(self, code_hash: str) -> dict[str, Any] | None:
+        """One enrolment code by hash."""
+
+    @abc.abstractmethod
+    def list_enrolment_codes(self) -> list[dict[str, Any]]:
+        """Every enrolment code, newest first."""
+
+    @abc.abstractmethod
+    def update_enrolment_code(self, code_hash: str, **changes: Any) -> None:
+        """Mark a code used or withdrawn."""
+
+    @abc.abstractmethod
+    def note_envelope(self, device_id: str, nonce: str, purpose: str, at: str) -> bool:
+        """Remember an envelope; ``False`` if this device sent it before (a replay)."""
 
     @abc.abstractmethod
     def village_codes(self) -> list[str]:

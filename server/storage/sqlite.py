@@ -321,10 +321,6 @@ class SQLiteStorage(Storage):
         found = self._device_where("id = ?", device_id)
         return found[0] if found else None
 
-    def device_by_token(self, token_hash: str) -> DeviceRecord | None:
-        found = self._device_where("token_hash = ?", token_hash)
-        return found[0] if found else None
-
     def list_devices(self) -> list[DeviceRecord]:
         return self._device_where("1 = ?", 1)
 
@@ -389,6 +385,57 @@ class SQLiteStorage(Storage):
         self.conn.execute(
             "INSERT INTO server_meta (key, value) VALUES (?, ?)"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- security --------------------------------------------------------------------------
+
+    _KEY_COLS = ("key_id", "sign_public", "box_public", "box_key_id", "private_sealed",
+                 "status", "created_at", "retired_at")
+    _CODE_COLS = ("code_hash", "hint", "user_name", "villages", "created_at", "created_by",
+                  "expires_at", "used_at", "device_id", "withdrawn_at")
+
+    def _insert(self, table: str, cols: tuple[str, ...], row: dict[str, Any]) -> None:
+        values = [(_dumps(row[c]) if isinstance(row.get(c), list) else row.get(c)) for c in cols]
+        self.conn.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({_marks(values)})",
+                          values)
+
+    def server_keys(self) -> list[dict[str, Any]]:
+        return [dict(zip(self._KEY_COLS, raw)) for raw in self.conn.execute(
+            f"SELECT {', '.join(self._KEY_COLS)} FROM server_keys ORDER BY created_at, rowid")]
+
+    def add_server_key(self, row: dict[str, Any]) -> None:
+        self._insert("server_keys", self._KEY_COLS, row)
+
+    def update_server_key(self, key_id: str, **changes: Any) -> None:
+        self._update("server_keys", "key_id", key_id, self._KEY_COLS, changes)
+
+    def _codes(self, clause: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        out = []
+        for raw in self.conn.execute(
+                f"SELECT {', '.join(self._CODE_COLS)} FROM enrolment_codes WHERE {clause}"
+                " ORDER BY created_at DESC", params):
+            row = dict(zip(self._CODE_COLS, raw))
+            row["villages"] = json.loads(row["villages"])
+            out.append(row)
+        return out
+
+    def add_enrolment_code(self, row: dict[str, Any]) -> None:
+        self._insert("enrolment_codes", self._CODE_COLS, row)
+
+    def get_enrolment_code(self, code_hash: str) -> dict[str, Any] | None:
+        found = self._codes("code_hash = ?", (code_hash,))
+        return found[0] if found else None
+
+    def list_enrolment_codes(self) -> list[dict[str, Any]]:
+        return self._codes("1 = 1", ())
+
+    def update_enrolment_code(self, code_hash: str, **changes: Any) -> None:
+        self._update("enrolment_codes", "code_hash", code_hash, self._CODE_COLS, changes)
+
+    def note_envelope(self, device_id: str, nonce: str, purpose: str, at: str) -> bool:
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO envelopes_seen (device_id, nonce, purpose, seen_at)"
+            " VALUES (?, ?, ?, ?)", (device_id, nonce, purpose, at))
+        return cur.rowcount == 1
 
     def village_codes(self) -> list[str]:
         return [r[0] for r in self.conn.execute(

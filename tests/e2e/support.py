@@ -11,12 +11,17 @@ from typing import Any, Callable
 
 from werkzeug.serving import make_server
 
+from client_kit.channel import Channel
+from client_kit.enrol import enrol as enrol_device
 from client_kit.store import DeviceStore
 from client_kit.sync_client import SyncClient
 from client_kit.transport import HttpTransport
 from server import create_app
-from server.accounts import create_user, register_device
+from server.accounts import create_user
+from server.enrolment import issue_code
 from server.storage import open_storage
+
+PASSPHRASE = "山里没有信号"
 
 
 class LiveServer:
@@ -53,32 +58,39 @@ def make_app(tmp_path: Path, **config: Any):  # type: ignore[no-untyped-def]
 
 @dataclass
 class Device:
-    """A team device: its store and a sync client pointed at a URL."""
+    """An enrolled team device: its store and a sync client pointed at a URL."""
 
     store: DeviceStore
     device_id: str
-    token: str
     url: str
     user: str
+    path: Path
+
+    def channel(self, url: str | None = None) -> Channel:
+        return Channel(self.store, HttpTransport(url or self.url, timeout=10))
 
     def client(self, url: str | None = None, **kwargs: Any) -> SyncClient:
-        return SyncClient(self.store, HttpTransport(url or self.url, self.token, timeout=10),
-                          **kwargs)
+        return SyncClient(self.store, self.channel(url), **kwargs)
 
     def sync(self, url: str | None = None, **kwargs: Any):  # type: ignore[no-untyped-def]
         return self.client(url, **kwargs).sync()
 
 
-def enrol(server: LiveServer, tmp_path: Path, name: str, villages: list[str],
-          user: str | None = None) -> Device:
+def enrolment_code(server: LiveServer, user: str, villages: list[str]) -> str:
     storage = server.storage()
     try:
-        device, token = register_device(storage, user or f"worker-{name}", villages,
-                                        f"dev-{name}")
+        return issue_code(storage, user, villages, actor="test")[0]
     finally:
         storage.close()
-    store = DeviceStore.open(tmp_path / f"{name}.sqlite", device_id=device.id)
-    return Device(store, device.id, token, server.url, device.user_name)
+
+
+def enrol(server: LiveServer, tmp_path: Path, name: str, villages: list[str],
+          user: str | None = None) -> Device:
+    """Enrol a device the way a worker does: a code from the county, keys made on the device."""
+    user = user or f"worker-{name}"
+    path = tmp_path / f"{name}.sqlite"
+    store = enrol_device(path, server.url, enrolment_code(server, user, villages), PASSPHRASE)
+    return Device(store, store.device_id, server.url, user, path)
 
 
 def add_user(server: LiveServer, name: str, role: str, scope: list[str],

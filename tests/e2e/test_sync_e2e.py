@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.request
 
 import pytest
 
-from client_kit.engine.protocol import decode_pull_page
+from client_kit.engine.changes import Change
+from client_kit.engine.protocol import SCHEMA_VERSION, decode_pull_page, encode_push, pack
 from client_kit.errors import Offline, SyncError
 
 from .conftest import VILLAGE_A, VILLAGE_B, seed_village
@@ -126,7 +128,8 @@ def test_last_writer_wins_on_free_text_and_the_loser_is_recorded(live_server, th
     a, b, c = three_devices
     household_id = seeded["household"]["id"]
     a.store.update("household", household_id, {"note": "已电话回访"})
-    b.store.update("household", household_id, {"note": "户主外出，未见到本人"})  # later HLC
+    time.sleep(0.005)  # clocks tick in milliseconds: make b's write clearly the later one
+    b.store.update("household", household_id, {"note": "户主外出，未见到本人"})
     b.sync(), a.sync(), b.sync(), c.sync()
     for device in (a, b, c):
         assert device.store.get("household", household_id)["note"] == "户主外出，未见到本人"
@@ -261,18 +264,15 @@ def test_a_replayed_batch_with_altered_content_is_refused(live_server, three_dev
     a.store.update("employment", seeded["employment"]["id"], {"monthly_income": 4200})
     changes = a.store.pending()
     a.sync()
-    from client_kit.engine.changes import Change
-    from client_kit.engine.protocol import encode_push
-    from client_kit.transport import HttpTransport
-
     forged = [Change(c.seq, c.record_type, c.row_id, c.village, c.hlc, c.op,
                      {"monthly_income": 99999}, c.base) for c in changes]
-    transport = HttpTransport(a.url, a.token)
+    channel = a.channel()
     with pytest.raises(SyncError) as refused:
-        transport.push(encode_push(forged, app_version="test"))
+        channel.request("push", forged[0].seq, encode_push(forged, app_version="test"))
     assert refused.value.status == 409 and refused.value.code == "replay_mismatch"
     # The honest replay is simply acknowledged again.
-    ack = json.loads(transport.push(encode_push(changes, app_version="test")))
+    ack = json.loads(channel.request("push", changes[0].seq,
+                                     encode_push(changes, app_version="test")))
     assert ack["repeated"] == 1 and ack["applied"] == 0
     b.sync()
     assert b.store.get("employment", seeded["employment"]["id"])["monthly_income"] == 4200
@@ -297,7 +297,8 @@ def test_rows_of_another_village_are_refused_and_never_served(live_server, three
     villages = {r["village_code"] for name in ("village", "household", "person")
                 for r in a.store.query(name)}
     assert villages == {VILLAGE_A}
-    page = decode_pull_page(a.client().transport.pull(0, 5000))
+    page = decode_pull_page(a.channel().request("pull", 0, pack({
+        "after": 0, "limit": 5000, "schema_version": SCHEMA_VERSION})))
     assert {e.village for e in page.entries} == {VILLAGE_A}
     other.store.close()
     intruder.store.close()
@@ -321,6 +322,7 @@ def test_a_losing_write_is_replaced_even_on_a_device_that_pulled_the_winner_firs
     employment_id = seeded["employment"]["id"]
     a.store.update("household", household_id, {"note": "甲的备注"})       # older (lww)
     a.store.update("employment", employment_id, {"monthly_income": 4400})  # (review)
+    time.sleep(0.005)
     b.store.update("household", household_id, {"note": "乙的备注"})       # newer
     b.store.update("employment", employment_id, {"monthly_income": 3900})
     b.sync()

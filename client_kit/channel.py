@@ -1,0 +1,79 @@
+"""A sealed channel to the county server: every request and reply is an envelope.
+
+The device signs with its Ed25519 key and encrypts to the server's active X25519 key; it
+accepts replies signed by any server key it trusts. New server keys arrive in replies signed
+by a trusted key (a rotation), and are stored for the next contact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from .engine.envelope import EnvelopeError, Opened, key_id, open_envelope, seal, unb64
+from .errors import SyncError
+from .keystore import DeviceKeys, NoKeys
+from .store import DeviceStore
+from .transport import Transport
+
+
+class Channel:
+    """Seals requests for the server and opens its replies, for one enrolled device."""
+
+    def __init__(self, store: DeviceStore, transport: Transport | None = None, *,
+                 clock_ms: Callable[[], int] | None = None,
+                 random: Callable[[int], bytes] = os.urandom) -> None:
+        if store.keys is None:
+            raise NoKeys("本设备尚未注册或未解锁")
+        self.store = store
+        self.keys: DeviceKeys = store.keys
+        self.transport = transport
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.random = random
+
+    def server_keys(self) -> list[dict[str, str]]:
+        keys = json.loads(self.store.meta("server_keys", "[]") or "[]")
+        if not keys:
+            raise NoKeys("本设备没有服务器公钥，请重新注册")
+        return list(keys)
+
+    def seal(self, purpose: str, counter: int, payload: bytes) -> bytes:
+        active = self.server_keys()[0]
+        return seal(payload, sender=self.store.device_id, signing_key=self.keys.sign,
+                    recipient_key=X25519PublicKey.from_public_bytes(unb64(active["box"])),
+                    purpose=purpose, counter=counter, now_ms=self.clock_ms(),
+                    random=self.random)
+
+    def open(self, data: bytes, purpose: str) -> Opened:
+        trusted = {k["key_id"]: k for k in self.server_keys()}
+
+        def sender_key(sender: str, kid: str) -> Ed25519PublicKey | None:
+            if sender != "server" or kid not in trusted:
+                return None
+            return Ed25519PublicKey.from_public_bytes(unb64(trusted[kid]["sign"]))
+
+        try:
+            return open_envelope(data, purposes=(purpose,),
+                                 recipient_keys={key_id(self.keys.box.public_key()):
+                                                 self.keys.box},
+                                 sender_key=sender_key)
+        except EnvelopeError as err:
+            raise SyncError(f"服务器回复无法验证：{err}", code=err.code) from None
+
+    def request(self, purpose: str, counter: int, payload: bytes) -> bytes:
+        """Send one sealed request and return the opened reply's payload."""
+        assert self.transport is not None
+        reply = self.transport.exchange(purpose, self.seal(purpose, counter, payload))
+        return self.open(reply, f"{purpose}-reply").payload
+
+    def trust_server_keys(self, keys: Any) -> None:
+        """Adopt the server's current key list (from a verified reply)."""
+        if isinstance(keys, list) and keys and all(
+                isinstance(k, dict) and {"key_id", "sign", "box"} <= set(k) for k in keys):
+            ordered = sorted(keys, key=lambda k: k.get("status") != "active")
+            self.store.set_meta("server_keys", json.dumps(ordered))

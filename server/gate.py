@@ -1,0 +1,72 @@
+"""The envelope gate: every device message comes in and goes out through here.
+
+Opening checks the envelope (shape, purpose, recipient, signature by the device's enrolled
+key, decryption) and that it was never seen before; sealing encrypts a reply to the device and
+signs it with the server's active key. HTTP and USB bundles both use it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from client_kit.engine.envelope import EnvelopeError, Opened, open_envelope, read_header, seal
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .errors import ApiError, BadRequest, Conflict, Forbidden, Unauthorized
+from .keyring import Keyring, public_from
+from .storage import DeviceRecord, Storage
+from .sync_service import utc_now
+
+_STATUS = {"unknown_sender": 401, "bad_signature": 401}
+
+
+class Gate:
+    """Opens device envelopes and seals replies."""
+
+    def __init__(self, storage: Storage, keyring: Keyring) -> None:
+        self.storage = storage
+        self.keyring = keyring
+
+    def open(self, data: bytes, purposes: tuple[str, ...], *,
+             refuse_replay: bool = True) -> tuple[DeviceRecord, Opened]:
+        """The device that sent ``data`` and the opened envelope; nothing is stored on refusal
+        except the note of a new envelope."""
+        try:
+            header = read_header(data)
+        except EnvelopeError as err:
+            raise BadRequest(str(err), code=err.code) from None
+        device = self.storage.get_device(str(header["sender"]))
+        if device is None or not device.sign_key:
+            raise Unauthorized("未注册的设备，请先用注册码完成注册", code="unknown_device")
+        expected = device.sign_key
+
+        def sender_key(sender: str, kid: str) -> Ed25519PublicKey | None:
+            if sender != device.id or kid != device.sign_key_id:
+                return None
+            return public_from({"sign": expected, "box": device.box_key or ""})[0]
+
+        try:
+            opened = open_envelope(data, purposes=purposes,
+                                   recipient_keys=self.keyring.box_keys(), sender_key=sender_key)
+        except EnvelopeError as err:
+            raise ApiError(str(err), code=err.code, status=_STATUS.get(err.code, 400)) from None
+        if refuse_replay:
+            with self.storage.atomic():
+                fresh = self.storage.note_envelope(device.id, str(header["nonce"]),
+                                                   str(header["purpose"]), utc_now())
+            if not fresh:
+                raise Conflict("这个信封已经收到过，拒绝重放", code="replayed_envelope")
+        return device, opened
+
+    @staticmethod
+    def refuse_revoked(device: DeviceRecord) -> None:
+        if device.revoked_at or device.wipe_requested_at:
+            raise Forbidden("本设备已被停用，请联系县级管理员", code="device_revoked")
+
+    def seal(self, device: DeviceRecord, purpose: str, counter: int, payload: bytes) -> bytes:
+        """Encrypt ``payload`` to the device and sign it with the active server key."""
+        _, box = public_from({"sign": device.sign_key or "", "box": device.box_key or ""})
+        return seal(payload, sender="server", signing_key=self.keyring.active.sign,
+                    recipient_key=box, purpose=purpose, counter=counter,
+                    now_ms=time.time_ns() // 1_000_000, random=os.urandom)
