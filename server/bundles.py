@@ -34,7 +34,8 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     if device.wipe_requested_at:
         with storage.atomic():
             storage.update_device(device.id, wiped_at=utc_now())
-        return gate.seal(device, "bundle-reply", 0, pack(reply)), f"{device.id}: wipe ordered"
+        return (gate.seal(device, "bundle-reply", 0, pack(reply), answering=opened),
+                f"{device.id}: wipe ordered")
     gate.refuse_revoked(device)
     try:
         body = unpack(opened.payload)
@@ -63,4 +64,4 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     received = sum(len(p["entries"]) for p in reply["pages"])
     summary = (f"{device.id}: applied {result.applied}, repeated {result.repeated}, "
                f"conflicts {result.conflicts}; reply carries {received} changes")
-    return gate.seal(device, "bundle-reply", after, pack(reply)), summary
+    return gate.seal(device, "bundle-reply", after, pack(reply), answering=opened), summary

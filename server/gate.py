@@ -64,9 +64,17 @@ class Gate:
         if device.revoked_at or device.wipe_requested_at:
             raise Forbidden("本设备已被停用，请联系县级管理员", code="device_revoked")
 
-    def seal(self, device: DeviceRecord, purpose: str, counter: int, payload: bytes) -> bytes:
-        """Encrypt ``payload`` to the device and sign it with the active server key."""
+    def seal(self, device: DeviceRecord, purpose: str, counter: int, payload: bytes,
+             answering: Opened | None = None) -> bytes:
+        """Encrypt ``payload`` to the device and sign it.
+
+        A reply is signed by the server key the device addressed, which it trusts; during a
+        rotation the reply also lists the new keys, so the device moves on to them.
+        """
         _, box = public_from({"sign": device.sign_key or "", "box": device.box_key or ""})
-        return seal(payload, sender="server", signing_key=self.keyring.active.sign,
+        signer = self.keyring.active
+        if answering is not None:
+            signer = self.keyring.by_box_key_id(str(answering.header["recipient"])) or signer
+        return seal(payload, sender="server", signing_key=signer.sign,
                     recipient_key=box, purpose=purpose, counter=counter,
                     now_ms=time.time_ns() // 1_000_000, random=os.urandom)

@@ -56,7 +56,8 @@ class Keyring:
         return self._keys
 
     def _load(self, row: dict[str, str]) -> ServerKey:
-        secret = json.loads(self.sealer.open_bytes(row["private_sealed"], f"server_key:{row['key_id']}"))
+        secret = json.loads(self.sealer.open_bytes(row["private_sealed"],
+                                                   f"server_key:{row['key_id']}"))
         return ServerKey(row["key_id"], load_signing_key(unb64(secret["sign"])),
                          load_box_key(unb64(secret["box"])), row["status"])
 
@@ -80,6 +81,12 @@ class Keyring:
     def box_keys(self) -> dict[str, X25519PrivateKey]:
         """Private X25519 keys by key id: every key we accept envelopes for."""
         return {key_id(k.box.public_key()): k.box for k in self.keys()}
+
+    def by_box_key_id(self, box_key_id: str) -> ServerKey | None:
+        for k in self.keys():
+            if key_id(k.box.public_key()) == box_key_id:
+                return k
+        return None
 
     def sign_key(self, kid: str) -> Ed25519PublicKey | None:
         for k in self.keys():

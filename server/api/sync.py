@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from client_kit.engine.envelope import Opened
 from client_kit.engine.errors import ProtocolError
 from client_kit.engine.protocol import (SCHEMA_VERSION, Ack, decode_push, encode_ack,
                                         encode_pull_page, pack, unpack)
@@ -41,8 +42,9 @@ def _message(payload: bytes) -> dict[str, Any]:
         raise BadRequest(str(err), code="bad_message") from None
 
 
-def _reply(device: DeviceRecord, purpose: str, counter: int, payload: bytes) -> Response:
-    sealed = get_gate().seal(device, purpose, counter, payload)
+def _reply(device: DeviceRecord, purpose: str, counter: int, payload: bytes,
+           opened: Opened) -> Response:
+    sealed = get_gate().seal(device, purpose, counter, payload, answering=opened)
     return Response(sealed, mimetype=ENVELOPE)
 
 
@@ -63,12 +65,12 @@ def hello():  # type: ignore[no-untyped-def]
     if device.wipe_requested_at:
         with storage.atomic():
             storage.update_device(device.id, wiped_at=utc_now(), last_seen_at=utc_now())
-        return _reply(device, "hello-reply", 0, pack(hello_payload(device)))
+        return _reply(device, "hello-reply", 0, pack(hello_payload(device)), opened)
     get_gate().refuse_revoked(device)
     check_schema(_message(opened.payload).get("schema_version"), _minimum())
     with storage.atomic():
         storage.update_device(device.id, last_seen_at=utc_now())
-    return _reply(device, "hello-reply", 0, pack(hello_payload(device)))
+    return _reply(device, "hello-reply", 0, pack(hello_payload(device)), opened)
 
 
 def apply_push(sync: SyncService, device: DeviceRecord, payload: bytes) -> Ack:
@@ -88,7 +90,7 @@ def push():  # type: ignore[no-untyped-def]
     device, opened = get_gate().open(request.get_data(cache=False), ("push",))
     get_gate().refuse_revoked(device)
     ack = apply_push(get_sync(), device, opened.payload)
-    return _reply(device, "push-reply", ack.acked_through, encode_ack(ack))
+    return _reply(device, "push-reply", ack.acked_through, encode_ack(ack), opened)
 
 
 def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any) -> bytes:
@@ -108,4 +110,4 @@ def pull():  # type: ignore[no-untyped-def]
     check_schema(message.get("schema_version"), _minimum())
     body = pull_page(get_sync(), device, message.get("after"),
                      message.get("limit", int(current_app.config["PULL_PAGE_SIZE"])))
-    return _reply(device, "pull-reply", int(message["after"]), body)
+    return _reply(device, "pull-reply", int(message["after"]), body, opened)
