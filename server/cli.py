@@ -263,6 +263,30 @@ def bundle_import(bundle: str, reply_path: str) -> None:
     click.echo(summary)
 
 
+@click.group("audit", help="The hash-chained audit log.")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check that no audit entry was altered, inserted or removed; print the head hash.
+
+    Example: cunsync-server audit verify
+    """
+    from .audit import verify_chain
+
+    with _storage() as storage:
+        rows, head = storage.audit_chain()
+    verdict = verify_chain(rows, head)
+    for problem in verdict.problems:
+        click.echo(f"PROBLEM: {problem}")
+    click.echo(f"{verdict.entries} entries, head {verdict.head}")
+    if not verdict.ok:
+        raise click.ClickException("the audit log was tampered with")
+
+
 @click.command("demo")
 @click.option("--households", default=300, show_default=True, help="households to create")
 @click.option("--seed", default=7, show_default=True,
@@ -289,7 +313,7 @@ def demo_command(households: int, seed: int, password: str) -> None:
 
 def init_app(app: Flask) -> None:
     for command in (db_group, user_group, code_group, device_group, keys_group, bundle_group,
-                    demo_command):
+                    audit_group, demo_command):
         app.cli.add_command(command)
 
 

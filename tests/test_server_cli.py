@@ -118,7 +118,7 @@ COMMANDS = [[], ["db"], ["db", "upgrade"], ["user"], ["user", "add"], ["enrol-co
             ["enrol-code", "issue"], ["enrol-code", "list"], ["enrol-code", "withdraw"],
             ["device"], ["device", "list"], ["device", "revoke"], ["device", "wipe"],
             ["keys"], ["keys", "list"], ["keys", "rotate"], ["keys", "retire"], ["bundle"],
-            ["bundle", "import"], ["demo"], ["run"]]
+            ["bundle", "import"], ["audit"], ["audit", "verify"], ["demo"], ["run"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")

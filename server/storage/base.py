@@ -235,7 +235,12 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def append_audit(self, entry: AuditEntry) -> int:
-        """Append one entry to the audit log; return its id."""
+        """Append one entry to the hash-chained audit log; return its id."""
+
+    @abc.abstractmethod
+    def audit_chain(self) -> tuple[list[tuple[Any, ...]], str | None]:
+        """Every audit row ``(id, at, actor, action, target, detail_json, prev_hash, hash)`` in
+        order, and the recorded head hash (see :mod:`server.audit`)."""
 
     @abc.abstractmethod
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:

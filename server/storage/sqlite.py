@@ -16,6 +16,7 @@ from client_kit.engine.merge import RowState
 from client_kit.migrator import Migrator, load_migrations
 from client_kit.store import RowCodec, connect
 
+from ..audit import GENESIS, entry_hash
 from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
                    UserRecord)
 
@@ -364,10 +365,44 @@ class SQLiteStorage(Storage):
         self._update("users", "name", name, self._USER_COLS, changes)
 
     def append_audit(self, entry: AuditEntry) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (entry.at, entry.actor, entry.action, entry.target, _dumps(entry.detail)))
-        return int(cur.lastrowid or 0)
+        with self.atomic():
+            self._chain_unchained()
+            last = self.conn.execute(
+                "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            prev = last[0] if last else GENESIS
+            cur = self.conn.execute(
+                "INSERT INTO audit_log (at, actor, action, target, detail, prev_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.at, entry.actor, entry.action, entry.target, _dumps(entry.detail), prev))
+            entry_id = int(cur.lastrowid or 0)
+            digest = entry_hash(prev, entry_id, entry.at, entry.actor, entry.action,
+                                entry.target, json.loads(_dumps(entry.detail)))
+            self.conn.execute("UPDATE audit_log SET hash = ? WHERE id = ?", (digest, entry_id))
+            self.set_setting("audit_head", digest)
+        return entry_id
+
+    def _chain_unchained(self) -> None:
+        """Chain entries written before the chain existed (once, after the upgrade)."""
+        rows = self.conn.execute(
+            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE hash IS NULL"
+            " ORDER BY id").fetchall()
+        if not rows:
+            return
+        previous = self.conn.execute(
+            "SELECT hash FROM audit_log WHERE hash IS NOT NULL AND id < ? ORDER BY id DESC"
+            " LIMIT 1", (rows[0][0],)).fetchone()
+        prev = previous[0] if previous else GENESIS
+        for entry_id, at, actor, action, target, detail in rows:
+            digest = entry_hash(prev, entry_id, at, actor, action, target, json.loads(detail))
+            self.conn.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?",
+                              (prev, digest, entry_id))
+            prev = digest
+
+    def audit_chain(self) -> tuple[list[tuple[Any, ...]], str | None]:
+        rows = self.conn.execute(
+            "SELECT id, at, actor, action, target, detail, prev_hash, hash FROM audit_log"
+            " ORDER BY id").fetchall()
+        return rows, self.get_setting("audit_head")
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         return [
