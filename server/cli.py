@@ -19,7 +19,8 @@ from . import accounts, enrolment
 from .auth import ROLES
 from .errors import ApiError
 from .keyring import Keyring
-from .storage import AuditEntry, Storage, open_storage
+from .db import app_storage
+from .storage import AuditEntry, Storage
 from .sync_service import utc_now
 
 _VILLAGE = re.compile(r"^\d{12}$")
@@ -29,7 +30,7 @@ _SCOPE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
 @contextlib.contextmanager
 def _storage() -> Iterator[Storage]:
     """The configured storage; refusals become clear command-line errors."""
-    storage = open_storage(current_app.config["STORAGE_URL"])
+    storage = app_storage(current_app)
     try:
         yield storage
     except (ApiError, CunsyncError) as err:

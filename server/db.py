@@ -11,9 +11,14 @@ from .storage import Storage, open_storage
 from .sync_service import SyncService
 
 
+def app_storage(app: Flask) -> Storage:
+    """A new connection to the app's storage, sealing sensitive fields with its data key."""
+    return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"])
+
+
 def get_storage() -> Storage:
     if "storage" not in g:
-        g.storage = open_storage(current_app.config["STORAGE_URL"])
+        g.storage = app_storage(current_app)
     return g.storage  # type: ignore[no-any-return]
 
 

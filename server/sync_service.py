@@ -306,10 +306,15 @@ class SyncService:
                     others, status="superseded", resolved_at=now, resolved_by=actor.name,
                     resolution=action, resolved_value=chosen,
                     comment=f"随冲突 #{conflict_id} 一并处理")
+            if conflict.field in rt.sensitive:
+                # The values stay in the (encrypted) conflict record, not in the clear log.
+                old, chosen_shown = {"values": "(加密保存于冲突记录)"}, "(加密保存于冲突记录)"
+            else:
+                chosen_shown = chosen
             self.storage.append_audit(AuditEntry(
                 now, actor.name, "conflict.resolve", f"{rt.name}/{stored.id}/{conflict.field}",
-                {"conflict": conflict_id, "action": action, "before": old, "after": chosen,
-                 "superseded": others, "comment": comment}))
+                {"conflict": conflict_id, "action": action, "before": old,
+                 "after": chosen_shown, "superseded": others, "comment": comment}))
             settled = self.storage.get_conflict(conflict_id)
             assert settled is not None
             return settled

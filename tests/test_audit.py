@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from server import create_app
+from server.db import app_storage
 from server.storage import AuditEntry, open_storage
 
 
 @pytest.fixture
 def app(tmp_path):
     app = create_app({"TESTING": True, "STORAGE_URL": f"sqlite:///{tmp_path / 's.sqlite'}"})
-    storage = open_storage(app.config["STORAGE_URL"])
+    storage = app_storage(app)
     storage.upgrade()
     for n in range(5):
         storage.append_audit(AuditEntry(f"2026-11-2{n}T00:00:00+00:00", "jiandu",
@@ -26,7 +27,7 @@ def verify(app):
 
 
 def tamper(app, sql, *params):
-    storage = open_storage(app.config["STORAGE_URL"])
+    storage = app_storage(app)
     storage.conn.execute(sql, params)
     storage.close()
 
@@ -59,7 +60,7 @@ def test_entries_cut_off_the_end_are_found(app):
 def test_a_recomputed_entry_still_breaks_the_next_link(app):
     from server.audit import entry_hash
 
-    storage = open_storage(app.config["STORAGE_URL"])
+    storage = app_storage(app)
     row = storage.conn.execute("SELECT id, at, actor, action, target, prev_hash FROM audit_log"
                                " WHERE id = 2").fetchone()
     forged = entry_hash(row[5], row[0], row[1], row[2], row[3], row[4], {"after": 1})

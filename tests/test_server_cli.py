@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from server import create_app
 from server.cli import main
-from server.storage import open_storage
+from server.db import app_storage
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def runner(app):
 
 
 def storage_of(app):
-    return open_storage(app.config["STORAGE_URL"])
+    return app_storage(app)
 
 
 def test_db_upgrade_applies_migrations_once(runner):

@@ -5,6 +5,8 @@ each backend must pass (subclass it with a one-line fixture). The sync logic in
 :mod:`server.sync_service` talks only to this interface.
 """
 
+from client_kit.field_cipher import FieldCipher
+
 from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
                    UserRecord)
 
@@ -12,10 +14,14 @@ __all__ = ["AuditEntry", "ConflictRecord", "DeviceRecord", "LogDraft", "Storage"
            "UserRecord"]
 
 
-def open_storage(url: str) -> Storage:
-    """Open the backend named by ``url`` (``sqlite:///path/to/file``)."""
+def open_storage(url: str, cipher: FieldCipher | None = None) -> Storage:
+    """Open the backend named by ``url`` (``sqlite:///path/to/file``).
+
+    With a ``cipher`` (the server's data key) sensitive fields are sealed at rest in rows, the
+    change log and conflicts.
+    """
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStorage
 
-        return SQLiteStorage(url[len("sqlite:///"):])
+        return SQLiteStorage(url[len("sqlite:///"):], cipher)
     raise ValueError(f"unsupported storage url {url!r} (only sqlite:/// for now)")

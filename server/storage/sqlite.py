@@ -13,6 +13,7 @@ import migrations
 from client_kit.domain import record_type
 from client_kit.engine.changes import DELETED, PulledEntry, version_from_json
 from client_kit.engine.merge import RowState
+from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
 from client_kit.store import RowCodec, connect
 
@@ -42,8 +43,9 @@ def _marks(items: list[Any]) -> str:
 class SQLiteStorage(Storage):
     """:class:`Storage` on one SQLite file."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, cipher: FieldCipher | None = None) -> None:
         self.path = path
+        self.cipher = cipher
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self.conn = connect(path)
@@ -87,7 +89,7 @@ class SQLiteStorage(Storage):
 
     def _codec(self, type_name: str) -> RowCodec:
         if type_name not in self._codecs:
-            self._codecs[type_name] = RowCodec(record_type(type_name))
+            self._codecs[type_name] = RowCodec(record_type(type_name), self.cipher)
         return self._codecs[type_name]
 
     def load_rows(self, record_type_name: str, ids: Iterable[str]) -> dict[str, StoredRow]:
@@ -134,7 +136,8 @@ class SQLiteStorage(Storage):
             " deleted, disputed, device_id, seq, user_name, at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (first + i + 1, d.record_type, d.row_id, d.village_code, _dumps(d.fields),
+                (first + i + 1, d.record_type, d.row_id, d.village_code,
+                 _dumps(self._seal_fields(d.record_type, d.row_id, d.fields)),
                  _dumps({k: list(v) for k, v in d.versions.items()}),
                  None if d.deleted is None else int(d.deleted), _dumps(list(d.disputed)),
                  d.device_id, d.seq, d.user_name, at)
@@ -151,7 +154,8 @@ class SQLiteStorage(Storage):
             f" FROM change_log WHERE cursor > ? AND village_code IN ({_marks(villages)})"
             " ORDER BY cursor LIMIT ?", (after, *villages, limit))
         return [
-            PulledEntry(cursor, rtype, row_id, village, json.loads(fields),
+            PulledEntry(cursor, rtype, row_id, village,
+                        self._open_fields(rtype, row_id, json.loads(fields)),
                         {k: version_from_json(v) for k, v in json.loads(versions).items()},
                         None if deleted is None else bool(deleted), tuple(json.loads(disputed)))
             for cursor, rtype, row_id, village, fields, versions, deleted, disputed in rows
@@ -174,11 +178,33 @@ class SQLiteStorage(Storage):
             " FROM change_log WHERE record_type = ? AND row_id = ? ORDER BY cursor",
             (record_type_name, row_id))
         return [
-            {"cursor": c, "fields": json.loads(f), "versions": json.loads(v),
+            {"cursor": c, "fields": self._open_fields(record_type_name, row_id, json.loads(f)),
+             "versions": json.loads(v),
              "deleted": None if d is None else bool(d), "disputed": json.loads(dis),
              "device_id": dev, "seq": seq, "user": user, "at": at}
             for c, f, v, d, dis, dev, seq, user, at in rows
         ]
+
+    def _sensitive(self, type_name: str) -> tuple[str, ...]:
+        return record_type(type_name).sensitive if self.cipher else ()
+
+    def _seal_fields(self, type_name: str, row_id: str,
+                     fields: dict[str, Any]) -> dict[str, Any]:
+        sealed = self._sensitive(type_name)
+        if not sealed or not any(k in fields for k in sealed):
+            return fields
+        assert self.cipher is not None
+        return {k: (self.cipher.seal(v, f"log.{type_name}.{k}.{row_id}") if k in sealed else v)
+                for k, v in fields.items()}
+
+    def _open_fields(self, type_name: str, row_id: str,
+                     fields: dict[str, Any]) -> dict[str, Any]:
+        sealed = self._sensitive(type_name)
+        if not sealed or not any(k in fields for k in sealed):
+            return fields
+        assert self.cipher is not None
+        return {k: (self.cipher.open(v, f"log.{type_name}.{k}.{row_id}") if k in sealed else v)
+                for k, v in fields.items()}
 
     # -- pushes ----------------------------------------------------------------------------
 
@@ -212,11 +238,29 @@ class SQLiteStorage(Storage):
     _VERSION_COLS = ("base_version", "current_version", "incoming_version")
     _VALUE_COLS = ("current_value", "incoming_value", "resolved_value")
 
+    def _conflict_value(self, conflict: dict[str, Any], col: str, value: Any,
+                        seal: bool) -> Any:
+        """Seal (or open) a conflict's value when it holds a sensitive field."""
+        sealed = self._sensitive(conflict["record_type"])
+        if not sealed or value is None:
+            return value
+        assert self.cipher is not None
+        context = f"conflict.{conflict['record_type']}.{conflict['row_id']}.{col}"
+        codec = self.cipher.seal if seal else self.cipher.open
+        if conflict["field"] in sealed:
+            return codec(value, context)
+        if isinstance(value, dict):  # an update refused against a deletion: a map of fields
+            return {k: (codec(v, f"{context}.{k}") if k in sealed else v)
+                    for k, v in value.items()}
+        return value
+
     def add_conflicts(self, conflicts: list[ConflictRecord]) -> list[int]:
         ids = []
         cols = self._CONFLICT_COLS[1:]
         for conflict in conflicts:
             data = asdict(conflict)
+            for col in self._VALUE_COLS:
+                data[col] = self._conflict_value(data, col, data[col], seal=True)
             params = [self._conflict_out(c, data[c]) for c in cols]
             cur = self.conn.execute(
                 f"INSERT INTO conflicts ({', '.join(cols)}) VALUES ({_marks(list(cols))})",
@@ -237,6 +281,7 @@ class SQLiteStorage(Storage):
             data[col] = _version_in(data[col])
         for col in self._VALUE_COLS:
             data[col] = None if data[col] is None else json.loads(data[col])
+            data[col] = self._conflict_value(data, col, data[col], seal=False)
         return ConflictRecord(**data)
 
     def get_conflict(self, conflict_id: int) -> ConflictRecord | None:
@@ -284,11 +329,19 @@ class SQLiteStorage(Storage):
     def settle_conflicts(self, ids: Iterable[int], *, status: str, resolved_at: str,
                          resolved_by: str, resolution: str | None, resolved_value: Any,
                          comment: str | None) -> None:
+        rows = []
+        for conflict_id in ids:
+            head = self.conn.execute("SELECT record_type, row_id, field FROM conflicts"
+                                     " WHERE id = ?", (conflict_id,)).fetchone()
+            if head is None:
+                continue
+            keyed = {"record_type": head[0], "row_id": head[1], "field": head[2]}
+            value = self._conflict_value(keyed, "resolved_value", resolved_value, seal=True)
+            rows.append((status, resolved_at, resolved_by, resolution, _dumps(value), comment,
+                         conflict_id))
         self.conn.executemany(
             "UPDATE conflicts SET status = ?, resolved_at = ?, resolved_by = ?, resolution = ?,"
-            " resolved_value = ?, comment = ? WHERE id = ?",
-            [(status, resolved_at, resolved_by, resolution, _dumps(resolved_value), comment, i)
-             for i in ids])
+            " resolved_value = ?, comment = ? WHERE id = ?", rows)
 
     def open_conflict_ids(self, record_type_name: str, row_id: str, field: str) -> list[int]:
         return [r[0] for r in self.conn.execute(

@@ -19,7 +19,7 @@ from client_kit.transport import HttpTransport
 from server import create_app
 from server.accounts import create_user
 from server.enrolment import issue_code
-from server.storage import open_storage
+from server.db import app_storage
 
 PASSPHRASE = "山里没有信号"
 
@@ -43,14 +43,14 @@ class LiveServer:
         self.thread.join(timeout=10)
 
     def storage(self):  # type: ignore[no-untyped-def]
-        return open_storage(self.app.config["STORAGE_URL"])
+        return app_storage(self.app)
 
 
 def make_app(tmp_path: Path, **config: Any):  # type: ignore[no-untyped-def]
     app = create_app({"TESTING": True,
                       "STORAGE_URL": f"sqlite:///{tmp_path / 'server.sqlite'}",
                       "SECRET_KEY": "test", **config})
-    storage = open_storage(app.config["STORAGE_URL"])
+    storage = app_storage(app)
     storage.upgrade()
     storage.close()
     return app

@@ -347,3 +347,41 @@ def test_the_server_data_key_comes_from_config_or_a_private_file(tmp_path):
     FieldCipher(key)  # usable
 
 
+
+
+def test_the_server_keeps_sensitive_fields_sealed_at_rest(live_server, device, tmp_path):
+    from .test_sync_e2e import api
+
+    other = enrol(live_server, tmp_path, "b", [VILLAGE_A])
+    device.sync()
+    other.sync()
+    employment = device.store.query("employment")[0]
+    device.store.update("employment", employment["id"], {"monthly_income": 4321.57})
+    other.store.update("employment", employment["id"], {"monthly_income": 3876.25})
+    household = device.store.query("household")[0]
+    device.store.update("household", household["id"], {"phone": "13987654321"})
+    device.sync()
+    other.sync()
+    # The supervisor reads the values through the API...
+    status, body = api(live_server, "GET", "/api/v1/conflicts")
+    assert status == 200
+    assert {body["conflicts"][0]["current_value"], body["conflicts"][0]["incoming_value"]} == {
+        4321.57, 3876.25}
+    status, resolved = api(live_server, "POST",
+                           f"/api/v1/conflicts/{body['conflicts'][0]['id']}/resolve",
+                           {"action": "corrected", "value": 4000.5, "comment": "核实"})
+    assert status == 200 and resolved["resolved_value"] == 4000.5
+    # ...but the database file holds none of them in the clear.
+    storage = live_server.storage()
+    storage.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    storage.close()
+    from pathlib import Path
+
+    path = Path(live_server.app.config["STORAGE_URL"][len("sqlite:///"):])
+    blob = b"".join(Path(p).read_bytes() for p in (path, Path(str(path) + "-wal"))
+                    if p.exists())
+    secrets = [p["id_number"] for p in device.store.query("person")]
+    secrets += ["13987654321", "4321.57", "3876.25", "4000.5"]
+    for secret in secrets:
+        assert secret.encode() not in blob, secret
+    other.store.close()
