@@ -126,17 +126,25 @@ class DeviceStore:
         refuses to read or write records.
         """
         conn = connect(path)
-        conn.execute("PRAGMA secure_delete=ON")
-        Migrator(conn, load_migrations(migrations.directory("client"))).upgrade()
-        store = cls(conn, clock=clock, random=random)
-        if passphrase is not None:
-            store.unlock(passphrase)
-        current = store.meta("device_id")
+        try:
+            conn.execute("PRAGMA secure_delete=ON")
+            Migrator(conn, load_migrations(migrations.directory("client"))).upgrade()
+            store = cls(conn, clock=clock, random=random)
+            if passphrase is not None:
+                store.unlock(passphrase)
+            store._claim(device_id)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _claim(self, device_id: str | None) -> None:
+        """Fix this store's device id the first time; refuse another one later."""
+        current = self.meta("device_id")
         if current is None:
-            store.set_meta("device_id", device_id or "dev-" + random(6).hex())
+            self.set_meta("device_id", device_id or "dev-" + self.random(6).hex())
         elif device_id is not None and device_id != current:
             raise RuleViolation(f"本设备数据库属于设备 {current}，不能以 {device_id} 打开")
-        return store
 
     def close(self) -> None:
         self.conn.close()
@@ -370,7 +378,7 @@ class DeviceStore:
         current = _public(existing)
         merged = _load_full(rt, {**current, **changes})
         touched = {k: v for k, v in merged.items() if k != "id" and current.get(k) != v}
-        for name in rt.natural_key:
+        for name in (*rt.natural_key, "village_code"):
             if name in touched:
                 raise ValidationFailed(f"{rt.label_of(name)}不能修改",
                                        details={name: [f"{rt.label_of(name)}：不能修改"]})
@@ -381,6 +389,10 @@ class DeviceStore:
         hlc = self._tick()
         version = (hlc, self.device_id)
         versions = dict(existing["_versions"])
+        if was_deleted:
+            # Recording a deleted fact again undoes the deletion this device saw; the server
+            # accepts it only if nobody changed the tombstone meanwhile.
+            touched[DELETED] = False
         base = {k: versions.get(k) for k in touched}
         versions.update({k: version for k in touched})
         self._write_row(rt, merged, versions, deleted=False, disputed=existing["_disputed"])

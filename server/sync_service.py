@@ -138,7 +138,10 @@ class SyncService:
                                  code="unknown_record_type", details=where)
             if change.village not in device.villages:
                 raise OutOfScope(f"本设备无权写入村 {change.village} 的数据", details=where)
-            unknown = [k for k in change.fields if k not in rt.fields and k != "village_code"]
+            if change.fields.get(DELETED, False) is not False:
+                raise InvalidRecord("_deleted 只能为 false（恢复记录）", details=where)
+            unknown = [k for k in change.fields
+                       if k not in rt.fields and k not in ("village_code", DELETED)]
             unknown += [k for k in change.base if k not in rt.fields and k not in (
                 "village_code", DELETED)]
             if unknown:
@@ -186,7 +189,8 @@ class SyncService:
             if stored is None:
                 raise NotFound("要删除的记录在服务器上不存在", details={"seq": change.seq})
             return change
-        values = {"id": change.row_id, "village_code": change.village, **change.fields}
+        values = {"id": change.row_id, "village_code": change.village,
+                  **{k: v for k, v in change.fields.items() if k != DELETED}}
         try:
             if stored is None or not stored.state.exists:
                 loaded = rt.schema.load(values)
@@ -198,7 +202,7 @@ class SyncService:
         except ValidationError as err:
             raise InvalidRecord(f"第 {change.seq} 号变更的{rt.label}数据不合格",
                                 details={"seq": change.seq, "fields": _details(err)}) from None
-        fields = {k: loaded.get(k) for k in change.fields}
+        fields = {k: (False if k == DELETED else loaded.get(k)) for k in change.fields}
         return Change(change.seq, change.record_type, change.row_id, change.village, change.hlc,
                       change.op, fields, change.base)
 

@@ -517,3 +517,21 @@ def test_an_id_number_with_an_impossible_birth_date_is_refused():
                                    str(uuid.uuid4()) + "\n"])
 def test_a_reference_must_be_a_lower_case_uuid(value):
     assert field_errors("person", "household_id", value) == ["所属户：应为记录编号（UUID）"]
+
+
+def test_a_contract_from_the_29th_of_february_may_run_to_the_28th():
+    from client_kit.domain.schemas import one_year_end
+
+    assert one_year_end(dt.date(2024, 2, 29)) == dt.date(2025, 2, 28)
+    assert one_year_end(dt.date(2026, 1, 1)) == dt.date(2026, 12, 31)
+    assert one_year_end(dt.date(2027, 3, 1)) == dt.date(2028, 2, 29)
+
+
+def test_an_id_number_born_in_the_future_is_refused():
+    from client_kit.domain.idcard import make_id_number
+    from client_kit.domain.schemas import PersonSchema
+
+    future = make_id_number("522731", dt.date.today() + dt.timedelta(days=40), 11)
+    with pytest.raises(ValidationError) as refused:
+        PersonSchema(partial=True).load({"id_number": future})
+    assert "身份证号" in str(refused.value.messages)

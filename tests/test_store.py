@@ -688,3 +688,17 @@ def test_sensitive_and_json_values_round_trip(fresh_store, seeded):
     household = fresh_store.get("household", seeded["household"]["id"])
     assert household["categories"] == ["tuopin"]
     assert fresh_store.query("household", categories=["tuopin"]) == [household]
+
+
+def test_a_row_cannot_be_moved_to_another_village_by_an_update(tmp_path):
+    from client_kit.errors import ValidationFailed
+    from client_kit.store import DeviceStore
+
+    store = DeviceStore.open(tmp_path / "s.sqlite", device_id="dev-a")
+    household = store.create("household", {"village_code": "522731100201", "head_name": "王"})
+    pending = store.pending_count()
+    with pytest.raises(ValidationFailed) as refused:
+        store.update("household", household["id"], {"village_code": "522731100202"})
+    assert "所属村" in refused.value.message
+    assert store.pending_count() == pending
+    store.close()

@@ -206,7 +206,7 @@ class IdNo(DomainField):
         if not isinstance(value, str):
             raise self.fail("应为18位号码")
         try:
-            return parse_id_number(value).number
+            return parse_id_number(value, today=dt.date.today()).number
         except IdNumberError as err:
             raise self.fail(str(err)) from None
 

@@ -45,8 +45,14 @@ def add_years(day: dt.date, years: int) -> dt.date:
 
 
 def one_year_end(start: dt.date) -> dt.date:
-    """The last day (inclusive) of a contract of exactly one year starting on ``start``."""
-    return add_years(start, 1) - dt.timedelta(days=1)
+    """The last day (inclusive) of a contract of exactly one year starting on ``start``.
+
+    2026-01-01 gives 2026-12-31; a contract from 29 February runs to 28 February.
+    """
+    try:
+        return start.replace(year=start.year + 1) - dt.timedelta(days=1)
+    except ValueError:  # 29 February
+        return dt.date(start.year + 1, 2, 28)
 
 
 class VillageSchema(RecordSchema):

@@ -13,7 +13,9 @@ The rules (also in ``docs/merge-rules.md``):
 4. A field already disputed takes no new value until a supervisor resolves it; every further
    change to it opens a conflict too.
 5. Update against delete (either order) is a ``review`` conflict on the pseudo-field
-   ``_deleted``; the row keeps its current state until a supervisor decides.
+   ``_deleted``; the row keeps its current state until a supervisor decides. Except: a change
+   that carries ``_deleted: false`` with the tombstone's own version as its base (the device
+   saw this very deletion and recorded the fact again) brings the row back.
 """
 
 from __future__ import annotations
@@ -85,16 +87,24 @@ def merge_change(state: RowState, change: Change, device: str,
     if change.op == DELETE:
         _merge_delete(state, change, incoming, out)
         return out
+    fields = {k: v for k, v in change.fields.items() if k != DELETED}
     if state.exists and state.deleted:
-        # An update to a row someone deleted: a supervisor decides whether it comes back.
-        out.conflicts.append(ConflictDraft(
-            DELETED, REVIEW, change.base.get(DELETED), True, state.versions.get(DELETED),
-            dict(change.fields), incoming, "open"))
-        out.disputed_added.add(DELETED)
-        # The pushing device shows its own values until told the server's.
-        out.reannounce.update(change.fields)
-        return out
-    for name, value in change.fields.items():
+        revives = (change.fields.get(DELETED) is False and DELETED not in state.disputed
+                   and change.base.get(DELETED) == state.versions.get(DELETED))
+        if not revives:
+            # An update to a row someone deleted: a supervisor decides whether it comes back.
+            out.conflicts.append(ConflictDraft(
+                DELETED, REVIEW, change.base.get(DELETED), True, state.versions.get(DELETED),
+                fields, incoming, "open"))
+            out.disputed_added.add(DELETED)
+            # The pushing device shows its own values until told the server's.
+            out.reannounce.update(fields)
+            out.reannounce.add(DELETED)
+            return out
+        # The device saw exactly this deletion and recorded the fact again: it comes back.
+        out.deleted = False
+        out.deleted_version = incoming
+    for name, value in fields.items():
         _merge_field(state, name, value, change.base.get(name), incoming,
                      policies.get(name, REVIEW), out)
     return out

@@ -335,3 +335,34 @@ def test_a_losing_write_is_replaced_even_on_a_device_that_pulled_the_winner_firs
     employment = a.store.get("employment", employment_id, with_meta=True)
     assert employment["monthly_income"] == 3900
     assert employment["_disputed"] == ["monthly_income"]
+
+
+def test_a_fact_deleted_and_recorded_again_on_the_same_device_comes_back_without_review(
+        live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    fact = {"session_id": seeded["session"]["id"], "person_id": seeded["head"]["id"],
+            "day": "2026-11-03"}
+    row = a.store.create("signin", fact)
+    a.sync()
+    a.store.delete("signin", row["id"])
+    a.sync(), b.sync()
+    assert b.store.get("signin", row["id"]) is None
+    a.store.create("signin", dict(fact))  # the worker ticks the box again
+    assert a.sync().conflicts == 0
+    b.sync()
+    assert b.store.get("signin", row["id"]) is not None
+    assert open_conflicts(live_server) == []
+
+
+def test_a_fact_recorded_again_by_a_device_that_never_saw_the_deletion_goes_to_review(
+        live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    fact = {"session_id": seeded["session"]["id"], "person_id": seeded["head"]["id"],
+            "day": "2026-11-03"}
+    row = a.store.create("signin", fact)
+    a.sync(), b.sync()
+    a.store.delete("signin", row["id"])
+    a.sync()
+    b.store.update("signin", row["id"], {"note": "补签"})
+    assert b.sync().conflicts == 1
+    assert b.store.get("signin", row["id"]) is None  # deleted until a supervisor decides
