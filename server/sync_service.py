@@ -90,7 +90,7 @@ class SyncService:
             fresh = self.storage.get_device(device.id) or device
             seen = self.storage.pushed_digests(device.id, [c.seq for c in changes])
             result = PushResult(acked_through=max((c.seq for c in changes), default=0))
-            new: list[Change] = []
+            new: list[tuple[Change, str]] = []
             for change in changes:
                 digest = change.digest()
                 if change.seq in seen:
@@ -104,7 +104,7 @@ class SyncService:
                                    code="sequence_out_of_order",
                                    details={"seq": change.seq, "last_seq": fresh.last_seq})
                 else:
-                    new.append(change)
+                    new.append((change, digest))
             batch = self._merge_batch(fresh, new)
             result.applied = len(new)
             result.conflicts = sum(1 for c in batch.conflicts if c.status == "open")
@@ -112,7 +112,7 @@ class SyncService:
             updates: dict[str, Any] = {"last_seen_at": utc_now(),
                                        "acknowledged": fresh.acknowledged + len(new)}
             if new:
-                updates["last_seq"] = new[-1].seq
+                updates["last_seq"] = new[-1][0].seq
             if app_version is not None:
                 updates["app_version"] = app_version
             if schema_version is not None:
@@ -152,17 +152,17 @@ class SyncService:
             if change.op != DELETE and not change.fields:
                 raise BadRequest("更新没有任何字段", details=where)
 
-    def _merge_batch(self, device: DeviceRecord, changes: list[Change]) -> _Batch:
+    def _merge_batch(self, device: DeviceRecord, changes: list[tuple[Change, str]]) -> _Batch:
         batch = _Batch()
         by_type: dict[str, set[str]] = {}
-        for change in changes:
+        for change, _ in changes:
             by_type.setdefault(change.record_type, set()).add(change.row_id)
         for type_name, ids in by_type.items():
             batch.rows[type_name] = self.storage.load_rows(type_name, ids)
         clock = HybridClock(int(self.storage.get_setting("hlc") or 0), self.max_ahead_ms)
         now = self.clock_ms()
         users = _UserNames(self.storage, device)
-        for change in changes:
+        for change, digest in changes:
             try:
                 clock.receive(change.hlc, now)
             except ClockSkewError as err:
@@ -179,7 +179,7 @@ class SyncService:
                 stored = StoredRow(change.row_id, change.village, state)
                 batch.rows[rt.name][change.row_id] = stored
             self._apply_outcome(rt, stored, change, outcome, device, users, batch)
-            batch.pushed.append((change.seq, change.digest()))
+            batch.pushed.append((change.seq, digest))
         self.storage.set_setting("hlc", str(clock.last))
         return batch
 
