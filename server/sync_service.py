@@ -18,7 +18,8 @@ from client_kit.domain import RECORD_TYPES, RecordType
 from client_kit.engine.changes import DELETE, DELETED, Change, PulledEntry, Version
 from client_kit.engine.errors import ClockSkewError
 from client_kit.engine.hlc import HybridClock
-from client_kit.engine.merge import ConflictDraft, MergeOutcome, RowState, merge_change
+from client_kit.engine.merge import (ConflictDraft, MergeOutcome, RowState, hold_for_review,
+                                     merge_change)
 
 from .errors import ApiError, BadRequest, Conflict, InvalidRecord, NotFound, OutOfScope
 from .storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
@@ -175,6 +176,9 @@ class SyncService:
             change = self._validated(rt, change, stored)
             state = stored.state if stored else RowState()
             outcome = merge_change(state, change, device.id, rt.policies)
+            if stored is not None and outcome.writes and not self._row_stays_valid(
+                    rt, stored, outcome):
+                outcome = hold_for_review(state, change, device.id, outcome)
             if stored is None:
                 stored = StoredRow(change.row_id, change.village, state)
                 batch.rows[rt.name][change.row_id] = stored
@@ -205,6 +209,20 @@ class SyncService:
         fields = {k: (False if k == DELETED else loaded.get(k)) for k in change.fields}
         return Change(change.seq, change.record_type, change.row_id, change.village, change.hlc,
                       change.op, fields, change.base)
+
+    @staticmethod
+    def _row_stays_valid(rt: RecordType, stored: StoredRow, outcome: MergeOutcome) -> bool:
+        """Whether the row, with the outcome's writes, still passes its whole schema."""
+        if stored.state.deleted:
+            return True
+        values = {"id": stored.id, **stored.state.values,
+                  **{name: value for name, (value, _) in outcome.writes.items()}}
+        try:
+            rt.schema.load({k: v for k, v in values.items()
+                            if k in rt.fields or k in ("id", "village_code")})
+        except ValidationError:
+            return False
+        return True
 
     def _apply_outcome(self, rt: RecordType, stored: StoredRow, change: Change,
                        outcome: MergeOutcome, device: DeviceRecord, users: "_UserNames",
@@ -264,8 +282,12 @@ class SyncService:
         """Settle a conflict: keep ``current``, take ``incoming``, or a ``corrected`` value.
 
         The outcome is a new change with a fresh server version, so every device receives it;
-        the conflict, the values it replaced and the comment stay in the audit log.
+        the conflict, the values it replaced and the comment stay in the audit log. Taking
+        ``incoming`` takes every field held from the same pushed change together, and the row
+        must stay valid under its schema (else ``422 invalid_record``).
         """
+        if action not in ("current", "incoming", "corrected"):
+            raise BadRequest("处理方式应为 current、incoming 或 corrected", code="bad_action")
         with self.storage.atomic():
             conflict = self.storage.get_conflict(conflict_id)
             if conflict is None or not scope(conflict.village_code):
@@ -275,20 +297,23 @@ class SyncService:
             rt = RECORD_TYPES[conflict.record_type]
             stored = self.storage.load_rows(rt.name, [conflict.row_id])[conflict.row_id]
             state = stored.state
+            before = {"values": dict(state.values), "deleted": state.deleted}
             clock = HybridClock(int(self.storage.get_setting("hlc") or 0))
             version: Version = (clock.tick(self.clock_ms()), SERVER_DEVICE)
             self.storage.set_setting("hlc", str(clock.last))
-            old = {"values": {conflict.field: state.values.get(conflict.field)},
-                   "deleted": state.deleted}
             if conflict.field == DELETED:
+                group = [conflict]
                 changed = self._resolve_deletion(rt, stored, conflict, action, version)
-                chosen: Any = state.deleted
+                chosen: dict[str, Any] = {DELETED: state.deleted}
             else:
-                chosen = self._chosen_value(rt, stored, conflict, action, value)
-                state.values[conflict.field] = chosen
-                state.versions[conflict.field] = version
-                changed = {conflict.field}
-            state.disputed.discard(conflict.field)
+                group = self._group(conflict, action)
+                chosen = self._chosen_values(rt, stored, group, action, value)
+                for name, new_value in chosen.items():
+                    state.values[name] = new_value
+                    state.versions[name] = version
+                changed = set(chosen)
+            for settled_conflict in group:
+                state.disputed.discard(settled_conflict.field)
             self.storage.save_rows(rt.name, [stored])
             versions = {k: state.versions[k] for k in changed if k in state.versions}
             if conflict.field == DELETED:
@@ -298,54 +323,81 @@ class SyncService:
                 {k: state.values.get(k) for k in changed}, versions,
                 state.deleted if conflict.field == DELETED else None,
                 tuple(sorted(state.disputed)), SERVER_DEVICE, None, actor.name)])
-            now = utc_now()
-            others = [i for i in self.storage.open_conflict_ids(rt.name, stored.id,
-                                                                conflict.field)
-                      if i != conflict_id]
-            self.storage.settle_conflicts([conflict_id], status="resolved", resolved_at=now,
-                                          resolved_by=actor.name, resolution=action,
-                                          resolved_value=chosen, comment=comment)
-            if others:
-                self.storage.settle_conflicts(
-                    others, status="superseded", resolved_at=now, resolved_by=actor.name,
-                    resolution=action, resolved_value=chosen,
-                    comment=f"随冲突 #{conflict_id} 一并处理")
-            if conflict.field in rt.sensitive:
-                # The values stay in the (encrypted) conflict record, not in the clear log.
-                old, chosen_shown = {"values": "(加密保存于冲突记录)"}, "(加密保存于冲突记录)"
-            else:
-                chosen_shown = chosen
-            self.storage.append_audit(AuditEntry(
-                now, actor.name, "conflict.resolve", f"{rt.name}/{stored.id}/{conflict.field}",
-                {"conflict": conflict_id, "action": action, "before": old,
-                 "after": chosen_shown, "superseded": others, "comment": comment}))
+            self._settle(rt, stored, group, action, chosen, comment, actor, before)
             settled = self.storage.get_conflict(conflict_id)
             assert settled is not None
             return settled
 
-    def _chosen_value(self, rt: RecordType, stored: StoredRow, conflict: ConflictRecord,
-                      action: str, value: Any) -> Any:
+    def _group(self, conflict: ConflictRecord, action: str) -> list[ConflictRecord]:
+        """The conflict, and for ``incoming`` the open conflicts from the same pushed change."""
+        if action != "incoming" or conflict.incoming_seq is None:
+            return [conflict]
+        siblings = [c for c in self.storage.list_conflicts(
+            record_type=conflict.record_type, row_id=conflict.row_id, limit=1000)
+            if c.id != conflict.id and c.field != DELETED
+            and c.incoming_device == conflict.incoming_device
+            and c.incoming_seq == conflict.incoming_seq]
+        return [conflict, *siblings]
+
+    def _chosen_values(self, rt: RecordType, stored: StoredRow, group: list[ConflictRecord],
+                       action: str, value: Any) -> dict[str, Any]:
+        field = group[0].field
         if action == "current":
-            return stored.state.values.get(conflict.field)
-        if action == "incoming":
-            return conflict.incoming_value
-        if action != "corrected":
-            raise BadRequest("处理方式应为 current、incoming 或 corrected", code="bad_action")
-        merged = {"id": stored.id, **stored.state.values, conflict.field: value}
+            # The current row is valid as it stands: keeping it never needs checking.
+            return {field: stored.state.values.get(field)}
+        chosen = ({c.field: c.incoming_value for c in group} if action == "incoming"
+                  else {field: value})
+        merged = {"id": stored.id, **stored.state.values, **chosen}
         try:
             loaded = rt.schema.load({k: v for k, v in merged.items()
                                      if k in rt.fields or k in ("id", "village_code")})
         except ValidationError as err:
-            raise InvalidRecord("更正的值不合格", details={"fields": _details(err)}) from None
-        return loaded.get(conflict.field)
+            message = ("更正的值不合格" if action == "corrected"
+                       else "采用新提交的值会使记录不合格，请填写更正值")
+            raise InvalidRecord(message, details={"fields": _details(err)}) from None
+        return {name: loaded.get(name) for name in chosen}
+
+    def _settle(self, rt: RecordType, stored: StoredRow, group: list[ConflictRecord],
+                action: str, chosen: dict[str, Any], comment: str, actor: UserRecord,
+                before: dict[str, Any]) -> None:
+        """Mark the group resolved, other open conflicts on its fields superseded, and audit."""
+        now = utc_now()
+        head = group[0]
+        grouped = {c.id for c in group}
+        superseded: list[int] = []
+        for conflict in group:
+            resolved_value = chosen.get(conflict.field)
+            note = comment if conflict is head else f"随冲突 #{head.id} 一并处理：{comment}"
+            self.storage.settle_conflicts([conflict.id or 0], status="resolved",
+                                          resolved_at=now, resolved_by=actor.name,
+                                          resolution=action, resolved_value=resolved_value,
+                                          comment=note)
+            others = [i for i in self.storage.open_conflict_ids(rt.name, stored.id,
+                                                                conflict.field)
+                      if i not in grouped]
+            if others:
+                self.storage.settle_conflicts(
+                    others, status="superseded", resolved_at=now, resolved_by=actor.name,
+                    resolution=action, resolved_value=resolved_value,
+                    comment=f"随冲突 #{head.id} 一并处理")
+                superseded += others
+        fields = sorted({c.field for c in group})
+        old: Any = {"values": {k: before["values"].get(k) for k in fields},
+                    "deleted": before["deleted"]}
+        shown: Any = chosen
+        if any(f in rt.sensitive for f in fields):
+            # The values stay in the (encrypted) conflict records, not in the clear log.
+            old = shown = "(加密保存于冲突记录)"
+        self.storage.append_audit(AuditEntry(
+            now, actor.name, "conflict.resolve", f"{rt.name}/{stored.id}/{','.join(fields)}",
+            {"conflicts": [c.id for c in group], "action": action, "before": old,
+             "after": shown, "superseded": superseded, "comment": comment}))
 
     def _resolve_deletion(self, rt: RecordType, stored: StoredRow, conflict: ConflictRecord,
                           action: str, version: Version) -> set[str]:
         state = stored.state
         if action == "corrected":
             raise BadRequest("删除冲突只能保留现状或采用新提交的操作", code="bad_action")
-        if action not in ("current", "incoming"):
-            raise BadRequest("处理方式应为 current 或 incoming", code="bad_action")
         changed: set[str] = set()
         if action == "incoming":
             if conflict.incoming_value is True:

@@ -12,6 +12,8 @@ The rules (also in ``docs/merge-rules.md``):
    stays, the field is marked disputed and a conflict is opened for a supervisor.
 4. A field already disputed takes no new value until a supervisor resolves it; every further
    change to it opens a conflict too.
+4b. A change whose values, merged with concurrent changes, would break a rule spanning fields
+   (checked by the caller) is held for review whole (:func:`hold_for_review`).
 5. Update against delete (either order) is a ``review`` conflict on the pseudo-field
    ``_deleted``; the row keeps its current state until a supervisor decides. Except: a change
    that carries ``_deleted: false`` with the tombstone's own version as its base (the device
@@ -141,6 +143,28 @@ def _merge_field(state: RowState, name: str, value: Any, base: Version | None,
                                        incoming, "open"))
     out.disputed_added.add(name)
     out.reannounce.add(name)
+
+
+def hold_for_review(state: RowState, change: Change, device: str,
+                    outcome: MergeOutcome) -> MergeOutcome:
+    """Turn every value ``outcome`` would write into a ``review`` conflict instead.
+
+    For a change whose values, merged with what others changed meanwhile, would make the row
+    break a rule that spans fields (the caller knows the rules): the row keeps its current
+    values and a supervisor sees the whole change, field by field.
+    """
+    incoming: Version = (change.hlc, device)
+    held = MergeOutcome(reannounce=set(outcome.reannounce), deleted=outcome.deleted,
+                        deleted_version=outcome.deleted_version,
+                        disputed_added=set(outcome.disputed_added))
+    held.conflicts = [c for c in outcome.conflicts if c.field not in outcome.writes]
+    for name, (value, _) in outcome.writes.items():
+        held.conflicts.append(ConflictDraft(name, REVIEW, change.base.get(name),
+                                            state.values.get(name), state.versions.get(name),
+                                            value, incoming, "open"))
+        held.disputed_added.add(name)
+        held.reannounce.add(name)
+    return held
 
 
 def _merge_delete(state: RowState, change: Change, incoming: Version,

@@ -366,3 +366,38 @@ def test_a_fact_recorded_again_by_a_device_that_never_saw_the_deletion_goes_to_r
     b.store.update("signin", row["id"], {"note": "补签"})
     assert b.sync().conflicts == 1
     assert b.store.get("signin", row["id"]) is None  # deleted until a supervisor decides
+
+
+def test_concurrent_edits_that_together_break_a_rule_are_held_for_review_whole(
+        live_server, three_devices, seeded):
+    a, b, c = three_devices
+    wife = seeded["wife"]
+    employment = a.store.create("employment", {"person_id": wife["id"],
+                                               "status": "not_employed",
+                                               "not_working_reason": "willing"})
+    a.sync(), b.sync()
+    # a: still not employed, but now unable; b: found her a job at the workshop.
+    a.store.update("employment", employment["id"], {"not_working_reason": "unable"})
+    b.store.update("employment", employment["id"], {
+        "status": "employed", "not_working_reason": None, "destination": "in_county",
+        "work_kind": "workshop", "employer": "镇就业帮扶车间"})
+    a.sync()
+    assert b.sync().conflicts >= 4  # the whole change waits for a supervisor
+    c.sync()
+    for device in (a, b, c):
+        row = device.store.get("employment", employment["id"])
+        assert (row["status"], row["not_working_reason"]) == ("not_employed", "unable")
+    conflicts = open_conflicts(live_server)
+    status_conflict = next(x for x in conflicts if x["field"] == "status")
+    # Taking the incoming change takes all of it, and the row stays valid.
+    status, body = api(live_server, "POST",
+                       f"/api/v1/conflicts/{status_conflict['id']}/resolve",
+                       {"action": "incoming", "comment": "已核实在帮扶车间上班"})
+    assert status == 200, body
+    assert open_conflicts(live_server) == []
+    for device in (a, b, c):
+        device.sync()
+        row = device.store.get("employment", employment["id"], with_meta=True)
+        assert (row["status"], row["work_kind"], row["not_working_reason"]) == (
+            "employed", "workshop", None)
+        assert row["_disputed"] == []
