@@ -202,7 +202,10 @@ class SyncService:
                     raise InvalidRecord("记录编号与其自然键不符", code="natural_key_mismatch",
                                         details={"seq": change.seq})
             else:
-                loaded = rt.partial_schema.load(values)
+                # Field by field: the merged row is checked whole afterwards, and a change that
+                # would break a cross-field rule is held for review rather than refused (a
+                # refusal would block the device's outbox for good).
+                loaded = rt.load_fields(values)
         except ValidationError as err:
             raise InvalidRecord(f"第 {change.seq} 号变更的{rt.label}数据不合格",
                                 details={"seq": change.seq, "fields": _details(err)}) from None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from ..engine.ids import natural_id
 from . import schemas
@@ -58,6 +58,27 @@ class RecordType:
     @cached_property
     def json_fields(self) -> tuple[str, ...]:
         return tuple(name for name, f in self.fields.items() if f.json_column)
+
+    def load_fields(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Check each given field on its own (type, format, range); no rule spanning fields.
+
+        For a change to an existing row, whose other fields may have changed elsewhere: the
+        whole row is checked once merged. Raises ``ValidationError`` with per-field messages.
+        """
+        loaded: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        for name, value in values.items():
+            field = self.schema.fields.get(name)
+            if field is None or field.dump_only:
+                errors[name] = ["未知字段"]
+                continue
+            try:
+                loaded[name] = field.deserialize(value, name, values)
+            except ValidationError as err:
+                errors[name] = err.messages
+        if errors:
+            raise ValidationError(errors)
+        return loaded
 
     def natural_row_id(self, values: dict[str, Any]) -> str:
         """The deterministic id of a natural-key fact."""

@@ -36,14 +36,6 @@ def _not_before(data: dict[str, Any], early: str, late: str, message: str) -> No
         raise ValidationError({late: [message]})
 
 
-def add_years(day: dt.date, years: int) -> dt.date:
-    """The same calendar day ``years`` later (29 February becomes 28 February)."""
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:
-        return day.replace(year=day.year + years, day=28)
-
-
 def one_year_end(start: dt.date) -> dt.date:
     """The last day (inclusive) of a contract of exactly one year starting on ``start``.
 

@@ -401,3 +401,16 @@ def test_concurrent_edits_that_together_break_a_rule_are_held_for_review_whole(
         assert (row["status"], row["work_kind"], row["not_working_reason"]) == (
             "employed", "workshop", None)
         assert row["_disputed"] == []
+
+
+def test_ending_an_appointment_field_by_field_syncs(live_server, three_devices, seeded):
+    a, b, _ = three_devices
+    appointment = seeded["appointment"]["id"]
+    a.store.update("appointment", appointment, {"ended_on": "2026-06-30",
+                                                "end_reason": "外出务工"})
+    a.sync()
+    a.store.update("appointment", appointment, {"status": "ended"})
+    summary = a.sync()
+    assert a.store.pending_count() == 0 and summary.conflicts == 0
+    b.sync()
+    assert b.store.get("appointment", appointment)["status"] == "ended"
