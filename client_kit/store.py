@@ -516,6 +516,52 @@ class DeviceStore:
         with self.transaction():
             return self.conn.execute("DELETE FROM outbox WHERE seq <= ?", (through_seq,)).rowcount
 
+    def newest_pending_hlc(self) -> int:
+        """The largest timestamp among unacknowledged writes (0 when there are none)."""
+        return int(self.conn.execute("SELECT coalesce(max(hlc), 0) FROM outbox").fetchone()[0])
+
+    def restamp_outbox(self, reference_ms: int) -> int:
+        """Give unacknowledged writes fresh timestamps from ``reference_ms`` (the server's clock).
+
+        For a device whose clock ran far ahead: its pending writes carry future timestamps the
+        server refuses, and its clock would never come back by itself. Nobody else has seen
+        these writes, so re-stamping them (and the row versions and later bases that name them)
+        changes nothing anyone relied on. Returns how many writes were re-stamped.
+        """
+        with self.transaction():
+            rows = self.conn.execute("SELECT seq, hlc, base FROM outbox ORDER BY seq").fetchall()
+            clock = HybridClock(0)
+            me = self.device_id
+            mapping: dict[int, int] = {}
+            for _, hlc, _ in rows:
+                mapping[hlc] = clock.tick(reference_ms)
+            if not mapping:
+                self._set_meta("hlc", str(HybridClock(0).tick(reference_ms)))
+                return 0
+
+            def remap(version: Any) -> Any:
+                if version and version[1] == me and version[0] in mapping:
+                    return [mapping[version[0]], me]
+                return version
+
+            self.conn.executemany(
+                "UPDATE outbox SET hlc = ?, base = ? WHERE seq = ?",
+                [(mapping[hlc], json.dumps({k: remap(v) for k, v in json.loads(base).items()}),
+                  seq) for seq, hlc, base in rows])
+            for rt in RECORD_TYPES.values():
+                changed = []
+                for row_id, versions in self.conn.execute(
+                        f"SELECT id, _versions FROM {rt.table} WHERE _versions LIKE ?",
+                        (f'%"{me}"%',)):
+                    parsed = json.loads(versions)
+                    remapped = {k: remap(v) for k, v in parsed.items()}
+                    if remapped != parsed:
+                        changed.append((json.dumps(remapped, ensure_ascii=False), row_id))
+                self.conn.executemany(f"UPDATE {rt.table} SET _versions = ? WHERE id = ?",
+                                      changed)
+            self._set_meta("hlc", str(clock.last))
+            return len(rows)
+
     def _pending_fields(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
         if not keys or not self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone():
             return {}

@@ -15,10 +15,14 @@ from typing import Any, Callable
 
 from .channel import Channel
 from .engine.errors import ProtocolError
+from .engine.hlc import physical_ms
 from .engine.protocol import (SCHEMA_VERSION, PullPageMessage, decode_ack, decode_pull_page,
                               encode_push, pack, unpack)
 from .errors import CunsyncError, SyncError
 from .store import DeviceStore
+
+#: Pending writes stamped further than this ahead of the server's clock are re-stamped.
+CLOCK_REPAIR_MS = 3600 * 1000
 
 #: ``progress(stage, done, total)``; stage is "push" or "pull".
 Progress = Callable[[str, int, int], None]
@@ -45,6 +49,7 @@ class SyncClient:
                  page_size: int = 1000, app_version: str = "0.1.0") -> None:
         self.store = store
         self.channel = channel
+        self.clock_repaired = False
         self.batch_size = batch_size
         self.page_size = page_size
         self.app_version = app_version
@@ -64,10 +69,19 @@ class SyncClient:
         reply = _unpacked(self.channel.request("hello", 0, pack({
             "schema_version": SCHEMA_VERSION, "app_version": self.app_version})))
         obey_reply(self.store, self.channel, reply)
+        self._mind_the_clock(reply.get("server_time_ms"))
         if SCHEMA_VERSION < int(reply.get("min_client_schema", 0)):
             raise SyncError("本设备软件版本过旧，请升级后再同步；未同步的记录仍保留在本设备上",
                             code="upgrade_required")
         return reply
+
+    def _mind_the_clock(self, server_ms: Any) -> None:
+        """Re-stamp pending writes made while this device's clock ran far ahead."""
+        if not isinstance(server_ms, int):
+            return
+        if physical_ms(self.store.newest_pending_hlc()) > server_ms + CLOCK_REPAIR_MS:
+            self.store.restamp_outbox(server_ms)
+            self.clock_repaired = True
 
     def push(self, summary: SyncSummary, progress: Progress | None = None) -> None:
         total = self.store.pending_count()

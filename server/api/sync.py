@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -54,6 +55,7 @@ def hello_payload(device: DeviceRecord) -> dict[str, Any]:
             "schema_version": SCHEMA_VERSION, "min_client_schema": _minimum(),
             "head": get_storage().head(device.villages),
             "server_keys": get_gate().keyring.public(),
+            "server_time_ms": time.time_ns() // 1_000_000,
             "wipe": bool(device.wipe_requested_at)}
 
 

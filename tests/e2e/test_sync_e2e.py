@@ -414,3 +414,21 @@ def test_ending_an_appointment_field_by_field_syncs(live_server, three_devices, 
     assert a.store.pending_count() == 0 and summary.conflicts == 0
     b.sync()
     assert b.store.get("appointment", appointment)["status"] == "ended"
+
+
+def test_writes_made_with_a_clock_months_ahead_are_restamped_and_sync(live_server,
+                                                                      three_devices, seeded):
+    a, b, _ = three_devices
+    wrong = lambda: time.time_ns() // 1_000_000 + 200 * 86_400_000  # noqa: E731
+    a.store.clock_ms = wrong
+    employment_id = seeded["employment"]["id"]
+    a.store.update("employment", employment_id, {"employer": "时钟超前时写的"})
+    a.store.update("employment", employment_id, {"insurance_months": 4})
+    client = a.client()
+    client.sync()
+    assert client.clock_repaired and a.store.pending_count() == 0
+    b.sync()
+    row = b.store.get("employment", employment_id, with_meta=True)
+    assert (row["employer"], row["insurance_months"]) == ("时钟超前时写的", 4)
+    # Versions now sit near real time, not 200 days ahead.
+    assert row["_versions"]["employer"][0] >> 16 < time.time_ns() // 1_000_000 + 60_000
