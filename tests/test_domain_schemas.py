@@ -39,6 +39,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
                          "end_date": "2026-03-06"},
     "signin": {"session_id": new_id(), "person_id": new_id(), "day": "2026-03-02"},
     "visit": {"household_id": new_id(), "visit_date": "2026-03-02", "visitors": "张干部"},
+    "subsidy_grant": {"person_id": new_id(), "kind": "transport", "amount": 500,
+                      "granted_on": "2025-06-30"},
 }
 
 

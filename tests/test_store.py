@@ -108,6 +108,12 @@ CASES: dict[str, Case] = {
         update={"findings": "户主在外务工", "follow_up": "联系就业", "follow_up_due": "2026-03-15"},
         bad=("follow_up_due", "2026-02-28"),
         query_by="household_id"),
+    "subsidy_grant": Case(
+        create=lambda r: {"person_id": r["person"]["id"], "kind": "transport", "amount": 500,
+                          "granted_on": "2025-06-30"},
+        update={"amount": 450, "note": "补录"},
+        bad=("amount", -1),
+        query_by="person_id"),
 }
 
 

@@ -81,3 +81,11 @@ PROVINCES = (
     "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川",
     "贵州", "云南", "西藏", "陕西", "甘肃", "青海", "宁夏", "新疆", "香港", "澳门", "台湾",
 )
+
+#: One-time subsidies a person is paid (or paid for) only once; codes match the policy rules.
+SUBSIDY_KIND = {
+    "transport": "一次性交通补助",
+    "job_seeking": "一次性求职创业补贴",
+    "follow_up": "一次性跟踪服务补贴",
+    "absorption": "吸纳就业一次性补贴",
+}

@@ -117,6 +117,8 @@ RECORD_TYPES: dict[str, RecordType] = {
                    references={"person_id": "person"}),
         RecordType("visit", "visits", schemas.VisitSchema, "走访记录",
                    parent=("household", "household_id")),
+        RecordType("subsidy_grant", "subsidy_grants", schemas.SubsidyGrantSchema, "已发放补贴",
+                   natural_key=("person_id", "kind"), parent=("person", "person_id")),
     )
 }
 

@@ -223,3 +223,14 @@ class VisitSchema(RecordSchema):
     @validates_schema
     def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
         _not_before(data, "visit_date", "follow_up_due", "跟进期限：不能早于走访日期")
+
+
+class SubsidyGrantSchema(RecordSchema):
+    """已发放补贴: a one-time subsidy already paid to or for a person (one per person and kind,
+    its id derives from them, so nobody is recorded as paid the same subsidy twice)."""
+
+    person_id = Ref("人员", required=True)
+    kind = Code("补贴类型", enums.SUBSIDY_KIND, required=True)
+    amount = Money("发放金额", required=True, maximum=1_000_000)
+    granted_on = Day("发放日期", required=True)
+    note = Text("备注", max_length=1000, policy="lww")
