@@ -1,0 +1,39 @@
+"""Sensitive values in report rows: the server keeps ID numbers sealed at rest, so reports
+select them as stored and open only the rows they print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from client_kit.domain import record_type
+from client_kit.field_cipher import FieldCipher, is_sealed
+from client_kit.store import RowCodec
+
+from .model import Report
+
+
+def id_number_opener(cipher: FieldCipher | None) -> Any:
+    """A function ``(person_id, stored) -> ID number`` that opens a sealed value the way the
+    server storage does (its row codec), and passes a plain one through."""
+    codec = RowCodec(record_type("person"), cipher) if cipher else None
+
+    def open_one(person_id: str, stored: Any) -> Any:
+        if not is_sealed(stored):
+            return stored
+        if codec is None:
+            raise ValueError("sealed ID numbers need the server's data key")
+        # The server storage seals row values without the row id (server/storage/sqlite.py
+        # save_rows); if that changes, pass ``person_id`` here as its third argument.
+        return codec.from_column("id_number", stored)
+
+    return open_one
+
+
+def open_id_numbers(report: Report, cipher: FieldCipher | None) -> Report:
+    """Open every sealed ``id_number`` of the report's rows (each row names its ``person_id``)."""
+    open_one = id_number_opener(cipher)
+    for table in report.tables:
+        for row in table.rows:
+            if "id_number" in row:
+                row["id_number"] = open_one(row.get("person_id", ""), row["id_number"])
+    return report
