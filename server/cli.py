@@ -316,6 +316,8 @@ def init_app(app: Flask) -> None:
     for command in (db_group, user_group, code_group, device_group, keys_group, bundle_group,
                     audit_group, demo_command):
         app.cli.add_command(command)
+    from . import report_cli  # the policy reports' commands (docs/reports.md)
+    report_cli.init_app(app)
 
 
 def _create_app() -> Flask:

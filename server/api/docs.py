@@ -8,6 +8,8 @@ from flask import Blueprint, jsonify
 
 from client_kit import __version__
 
+from .report_docs import PATHS as REPORT_PATHS
+
 bp = Blueprint("docs", __name__, url_prefix="/api/v1")
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -131,6 +133,7 @@ SPEC: dict[str, Any] = {
             parameters=[
                 _param("record_type", "path", {"type": "string"}, "record type", True),
                 _param("row_id", "path", {"type": "string"}, "row id", True)])},
+        **REPORT_PATHS,
         "/api/v1/openapi.json": {"get": _op(
             "This document", None, {"200": {"description": "OpenAPI 3.1"}})},
     },

@@ -1,0 +1,76 @@
+"""The policy reports over HTTP: ``/api/v1/reports`` and ``/api/v1/reports/<name>``.
+
+Anyone signed in may read the reports of an area inside their scope (a worker their villages, a
+supervisor their county or township); asking for an area outside it is refused, never narrowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from ..auth import current_user, user_scope
+from ..db import get_sealer
+from ..errors import BadRequest, NotFound, OutOfScope
+from ..reporting import (REPORTS, Policy, ReportInputError, ScopeError, load_policy,
+                         parse_params, parse_scope, run_report)
+from ..reporting.files import FORMATS, attachment, render
+from ..reporting.params import EXTRA, ON
+from ..reporting.sql import open_reader
+
+bp = Blueprint("reports", __name__, url_prefix="/api/v1")
+
+READERS = ("worker", "supervisor", "admin")
+
+
+def current_policy() -> Policy:
+    """The defaults overridden by the ``POLICY_FILE`` setting (relative to the instance
+    folder)."""
+    path = current_app.config.get("POLICY_FILE")
+    if path and not os.path.isabs(path):
+        path = os.path.join(current_app.instance_path, path)
+    return load_policy(path)
+
+
+@bp.get("/reports")
+def list_reports():  # type: ignore[no-untyped-def]
+    current_user(*READERS)
+    return jsonify({
+        "reports": [{"name": name, "title": title,
+                     "parameters": [p.name for p in (ON, *EXTRA[name])]}
+                    for name, title in REPORTS.items()],
+        "formats": list(FORMATS), "policy": current_policy().to_json()})
+
+
+@bp.get("/reports/<name>")
+def report(name: str):  # type: ignore[no-untyped-def]
+    user = current_user(*READERS)
+    if name not in REPORTS:
+        raise NotFound(f"没有报表 {name}", details={"reports": sorted(REPORTS)})
+    args = {k: v for k, v in request.args.items()}
+    fmt = args.pop("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest("format 应为 json、csv 或 xlsx", details={"format": fmt})
+    try:
+        scope = parse_scope(args.pop("village", None), args.pop("township", None),
+                            args.pop("county", None))
+    except ScopeError as err:
+        raise BadRequest(str(err)) from None
+    if not user_scope(user)(scope.code):
+        raise OutOfScope(f"您无权查看 {scope.code} 的报表", details={scope.kind: scope.code})
+    try:
+        on, params = parse_params(name, args, dt.date.today())
+    except ReportInputError as err:
+        raise BadRequest(str(err)) from None
+    conn = open_reader(current_app.config["STORAGE_URL"])
+    try:
+        computed = run_report(conn, name, scope, current_policy(), on, params, get_sealer())
+    finally:
+        conn.close()
+    if fmt == "json":
+        return jsonify(computed.to_json())
+    body, media_type = render(computed, fmt)
+    return Response(body, mimetype=media_type,
+                    headers={"Content-Disposition": attachment(computed, fmt)})
