@@ -11,6 +11,7 @@ import pytest
 from client_kit.engine.merge import RowState
 from server.storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, StoredRow,
                             UserRecord)
+from server.storage.base import LoginFailures
 
 V1, V2 = "522731100201", "522731100202"
 
@@ -140,3 +141,23 @@ class StorageConformance:
         assert storage.get_setting("hlc") == "43" and storage.get_setting("nope") is None
         assert storage.village_codes() == [V1]
         assert storage.count_rows("village") == 1 and storage.count_rows("village", [V2]) == 0
+
+    def test_login_failures_are_recorded_replaced_cleared_and_pruned(self, storage):
+        old = LoginFailures("guess", 1, "2026-03-01T08:00:00+00:00")
+        locked = LoginFailures("jiandu", 5, "2026-03-01T08:00:00+00:00",
+                               "2026-03-01T08:15:00+00:00")
+        with storage.atomic():
+            storage.put_login_failures(old)
+            storage.put_login_failures(LoginFailures("jiandu", 4, "2026-03-01T07:59:00+00:00"))
+            storage.put_login_failures(locked)
+        assert storage.get_login_failures("jiandu") == locked
+        assert storage.get_login_failures("nobody") is None
+        with storage.atomic():
+            # Only streaks neither recent nor still locked are forgotten.
+            assert storage.prune_login_failures("2026-03-01T08:10:00+00:00") == 1
+        assert storage.get_login_failures("guess") is None
+        assert storage.get_login_failures("jiandu") == locked
+        with storage.atomic():
+            storage.clear_login_failures("jiandu")
+            storage.clear_login_failures("jiandu")
+        assert storage.get_login_failures("jiandu") is None

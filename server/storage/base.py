@@ -97,6 +97,17 @@ class UserRecord:
     disabled_at: str | None = None
 
 
+@dataclass
+class LoginFailures:
+    """Wrong passwords given in a row for one user name at the console (see
+    :mod:`server.console.lockout`). Times are ISO 8601 in UTC."""
+
+    name: str
+    count: int
+    last_failed_at: str
+    locked_until: str | None = None
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     at: str
@@ -295,3 +306,22 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def count_rows(self, record_type: str, villages: list[str] | None = None) -> int:
         """Live (not deleted) rows of a type, optionally in some villages."""
+
+    # -- console logins --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_login_failures(self, name: str) -> LoginFailures | None:
+        """The wrong-password streak recorded for ``name`` (``None`` when there is none)."""
+
+    @abc.abstractmethod
+    def put_login_failures(self, entry: LoginFailures) -> None:
+        """Record ``entry``, replacing any streak already recorded for ``entry.name``."""
+
+    @abc.abstractmethod
+    def clear_login_failures(self, name: str) -> None:
+        """Forget the streak of ``name`` (nothing happens when there is none)."""
+
+    @abc.abstractmethod
+    def prune_login_failures(self, before: str) -> int:
+        """Forget every streak whose last failure is before ``before`` and that is not locked
+        beyond it; return how many were forgotten."""

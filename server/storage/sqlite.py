@@ -18,8 +18,8 @@ from client_kit.migrator import Migrator, load_migrations
 from client_kit.store import RowCodec, connect
 
 from ..audit import GENESIS, entry_hash
-from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
-                   UserRecord)
+from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, LoginFailures, Storage,
+                   StoredRow, UserRecord)
 
 _CHUNK = 500
 
@@ -539,6 +539,30 @@ class SQLiteStorage(Storage):
         return int(self.conn.execute(
             f"SELECT count(*) FROM {table} WHERE _deleted = 0"
             f" AND village_code IN ({_marks(villages)})", villages).fetchone()[0])
+
+    # -- console logins --------------------------------------------------------------------
+
+    def get_login_failures(self, name: str) -> LoginFailures | None:
+        raw = self.conn.execute(
+            "SELECT name, count, last_failed_at, locked_until FROM login_failures"
+            " WHERE name = ?", (name,)).fetchone()
+        return LoginFailures(*raw) if raw else None
+
+    def put_login_failures(self, entry: LoginFailures) -> None:
+        self.conn.execute(
+            "INSERT INTO login_failures (name, count, last_failed_at, locked_until)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET count = excluded.count,"
+            " last_failed_at = excluded.last_failed_at, locked_until = excluded.locked_until",
+            (entry.name, entry.count, entry.last_failed_at, entry.locked_until))
+
+    def clear_login_failures(self, name: str) -> None:
+        self.conn.execute("DELETE FROM login_failures WHERE name = ?", (name,))
+
+    def prune_login_failures(self, before: str) -> int:
+        cur = self.conn.execute(
+            "DELETE FROM login_failures WHERE last_failed_at < ?"
+            " AND (locked_until IS NULL OR locked_until < ?)", (before, before))
+        return cur.rowcount
 
 
 def _now_sql(conn: sqlite3.Connection) -> str:
