@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import Flask
 
 from .config import DEFAULTS, storage_path
+from .console.settings import DEFAULTS as CONSOLE_DEFAULTS
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -16,6 +17,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(CONSOLE_DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("CUNSYNC")
@@ -26,14 +28,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.urandom(32).hex()
 
-    from . import api, cli, db
+    from . import api, cli, console, db
 
     db.init_app(app)
     api.register(app)
     cli.init_app(app)
+    console.init_app(app)
 
     @app.get("/")
     def index():  # type: ignore[no-untyped-def]
-        return {"service": "cunsync", "api": "/api/v1/openapi.json"}
+        return {"service": "cunsync", "api": "/api/v1/openapi.json", "console": "/console/"}
 
     return app
