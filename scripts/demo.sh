@@ -13,6 +13,7 @@ fi
 cat <<MSG
 
 cunsync county server (demo county 长顺坝县) on http://127.0.0.1:$port
+  console:           http://127.0.0.1:$port/console/  (supervisor jiandu / demo-password; admin for devices)
   API description:   http://127.0.0.1:$port/api/v1/openapi.json
   open conflicts:    curl -u jiandu:demo-password http://127.0.0.1:$port/api/v1/conflicts
   users:             admin, jiandu (supervisor), team01..team08; password demo-password

@@ -506,3 +506,22 @@ def test_an_unknown_console_page_is_a_console_page(client):
     response = client.get("/console/no-such-page")
     assert response.status_code == 404 and "没有这个页面" in response.text
 
+
+# -- docs -------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_picture_in_the_supervisor_guide_exists():
+    guide = (ROOT / "docs" / "supervisor-guide.md").read_text(encoding="utf-8")
+    pictures = re.findall(r"\]\((images/[^)]+)\)", guide)
+    assert pictures and all((ROOT / "docs" / p).is_file() for p in pictures), pictures
+
+
+def test_every_console_setting_is_in_the_operator_guide():
+    from server.console.settings import DEFAULTS
+
+    guide = (ROOT / "docs" / "operator-guide.md").read_text(encoding="utf-8")
+    missing = [k for k in DEFAULTS if k.startswith(("CONSOLE_", "PERMANENT_")) and
+               f"`{k}`" not in guide]
+    assert missing == [] and "`SECRET_KEY`" in guide
