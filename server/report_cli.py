@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,19 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .reporting import (REPORTS, Policy, PolicyError, ReportInputError, ScopeError,
-                        load_policy, parse_params, parse_scope, run_report)
+                        parse_params, parse_scope, run_report)
 from .reporting.files import FORMATS, render
 from .reporting.params import EXTRA
+from .reporting.policy import configured_policy
 from .reporting.sql import open_reader
 
 _OPTIONAL = {p.name: p for params in EXTRA.values() for p in params}
 
 
 def _policy() -> Policy:
-    path = current_app.config.get("POLICY_FILE")
-    if path and not os.path.isabs(path):
-        path = os.path.join(current_app.instance_path, path)
     try:
-        return load_policy(path)
+        return configured_policy(current_app.config.get("POLICY_FILE"),
+                                 current_app.instance_path)
     except PolicyError as err:
         raise click.ClickException(str(err)) from None
 

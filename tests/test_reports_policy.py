@@ -69,3 +69,11 @@ def test_a_bad_locality_file_is_refused_with_the_value_named(tmp_path, text, pro
 def test_a_missing_locality_file_is_refused(tmp_path):
     with pytest.raises(PolicyError, match="无法读取"):
         load_policy(tmp_path / "none.toml")
+
+
+def test_a_relative_policy_file_is_found_in_the_instance_folder(tmp_path):
+    from server.reporting.policy import configured_policy
+
+    write(tmp_path, "[early_warning]\ndays = 7\n")
+    assert configured_policy("local.toml", str(tmp_path)).early_warning_days == 7
+    assert configured_policy(None, str(tmp_path)).early_warning_days == 30

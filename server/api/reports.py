@@ -7,15 +7,15 @@ supervisor their county or township); asking for an area outside it is refused, 
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..auth import current_user, user_scope
 from ..db import get_sealer
 from ..errors import BadRequest, NotFound, OutOfScope
-from ..reporting import (REPORTS, Policy, ReportInputError, ScopeError, load_policy,
-                         parse_params, parse_scope, run_report)
+from ..reporting import (REPORTS, Policy, ReportInputError, ScopeError, parse_params,
+                         parse_scope, run_report)
+from ..reporting.policy import configured_policy
 from ..reporting.files import FORMATS, attachment, render
 from ..reporting.params import EXTRA, ON
 from ..reporting.sql import open_reader
@@ -26,12 +26,7 @@ READERS = ("worker", "supervisor", "admin")
 
 
 def current_policy() -> Policy:
-    """The defaults overridden by the ``POLICY_FILE`` setting (relative to the instance
-    folder)."""
-    path = current_app.config.get("POLICY_FILE")
-    if path and not os.path.isabs(path):
-        path = os.path.join(current_app.instance_path, path)
-    return load_policy(path)
+    return configured_policy(current_app.config.get("POLICY_FILE"), current_app.instance_path)
 
 
 @bp.get("/reports")

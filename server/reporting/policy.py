@@ -8,6 +8,7 @@ effective periods: :meth:`Rule.period_on` answers which period, if any, is in fo
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,14 @@ def load_policy(override: str | Path | None = None) -> Policy:
         return _build(data, tuple(sources))
     except PolicyError as err:
         raise PolicyError(f"{' + '.join(sources)}: {err}") from None
+
+
+def configured_policy(setting: str | None, instance_path: str) -> Policy:
+    """The policy of a server whose ``POLICY_FILE`` setting is ``setting`` (a relative path is
+    inside the instance folder; none means the defaults alone)."""
+    if setting and not os.path.isabs(setting):
+        setting = os.path.join(instance_path, setting)
+    return load_policy(setting)
 
 
 def _read(path: Path) -> dict[str, Any]:
