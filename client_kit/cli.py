@@ -218,5 +218,30 @@ def passwd(db: str, old: str, new: str) -> None:
     click.echo("口令已修改")
 
 
+@main.command("app", context_settings=CONTEXT)
+@click.option("--port", default=8765, show_default=True, help="port to listen on")
+@click.option("--lan", is_flag=True,
+              help="listen on the laptop's network too, so a tablet on its hotspot can use it")
+@click.option("--idle-minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="lock after this many minutes without use")
+@click.pass_obj
+def field_app(db: str, port: int, lan: bool, idle_minutes: float) -> None:
+    """Serve the field app (Chinese, works offline) from this device's store.
+
+    Open the address it prints in a browser and unlock with the passphrase.
+
+    Example: cunsync app --port 8765
+    """
+    from .app.serve import ALL_INTERFACES, LOOPBACK, serve
+
+    if not Path(db).exists():
+        raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
+    if lan:
+        click.secho("注意：--lan 让同一网络（热点）里的其他设备也能打开本应用。请给热点设置密码；"
+                    "只有输入口令的浏览器才能看到数据。", fg="yellow", err=True)
+    serve(db, host=ALL_INTERFACES if lan else LOOPBACK, port=port, idle_minutes=idle_minutes,
+          echo=click.echo)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
