@@ -140,6 +140,9 @@ class StorageConformance:
                 {"village_code": V1, "name": "白岩村"}, {}, False, set(), True))])
         assert storage.get_setting("hlc") == "43" and storage.get_setting("nope") is None
         assert storage.village_codes() == [V1]
+        with storage.atomic():
+            storage.add_conflicts([conflict("r9", V2)])
+        assert storage.village_codes() == [V1, V2]  # a conflict's village, with no village row
         assert storage.count_rows("village") == 1 and storage.count_rows("village", [V2]) == 0
 
     def test_login_failures_are_recorded_replaced_cleared_and_pruned(self, storage):

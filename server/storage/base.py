@@ -301,7 +301,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def village_codes(self) -> list[str]:
-        """Codes of every village the server knows (live village rows), sorted."""
+        """Codes of every village the server knows, sorted: live village rows, and villages
+        with conflicts even when their village row never arrived (so a supervisor whose scope
+        is a county or township prefix still sees those conflicts)."""
 
     @abc.abstractmethod
     def count_rows(self, record_type: str, villages: list[str] | None = None) -> int:

@@ -527,7 +527,8 @@ class SQLiteStorage(Storage):
 
     def village_codes(self) -> list[str]:
         return [r[0] for r in self.conn.execute(
-            "SELECT village_code FROM villages WHERE _deleted = 0 ORDER BY village_code")]
+            "SELECT village_code FROM villages WHERE _deleted = 0"
+            " UNION SELECT DISTINCT village_code FROM conflicts ORDER BY 1")]
 
     def count_rows(self, record_type_name: str, villages: list[str] | None = None) -> int:
         table = record_type(record_type_name).table
