@@ -67,7 +67,6 @@
     var bar = document.getElementById("sync-progress");
     var message = document.getElementById("sync-message");
     var button = document.getElementById("sync-button");
-    var pending = document.getElementById("pending-count");
     var show = function (job) {
       state.setAttribute("data-state", job.state);
       bar.hidden = job.state === "idle";
@@ -80,8 +79,12 @@
       message.className = job.state === "done" ? "flash ok"
         : (job.state === "offline" || job.state === "failed") ? "error-box" : "";
       button.disabled = job.state === "running";
-      if (typeof job.pending === "number" && pending) {
-        pending.textContent = job.pending;
+      if (typeof job.pending === "number") {
+        document.querySelectorAll(".js-pending").forEach(function (node) {
+          node.textContent = job.pending;
+        });
+        var note = document.getElementById("pending-note");
+        if (note) { note.hidden = job.pending === 0; }
         var badge = document.getElementById("nav-pending");
         if (badge) { badge.textContent = job.pending; badge.hidden = job.pending === 0; }
       }
