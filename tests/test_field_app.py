@@ -510,6 +510,16 @@ def test_a_missing_store_is_explained(tmp_path):
     assert not (tmp_path / "none.sqlite").exists()
 
 
+def test_the_worker_guide_shows_every_screenshot_the_browser_tests_take():
+    guide = (ROOT / "docs" / "worker-guide.md").read_text(encoding="utf-8")
+    browser_tests = (ROOT / "tests" / "browser" / "test_field_app.py").read_text(encoding="utf-8")
+    taken = set(re.findall(r'shot\(\w+, "([a-z-]+)"', browser_tests))
+    shown = set(re.findall(r"\(images/app-([a-z-]+)\.png\)", guide))
+    committed = {p.stem[len("app-"):] for p in (ROOT / "docs" / "images").glob("app-*.png")}
+    assert taken and taken == shown == committed
+    assert "cunsync app" in guide
+
+
 # -- the command ----------------------------------------------------------------------------
 
 def test_the_app_command_listens_on_loopback_unless_asked(device, monkeypatch):
