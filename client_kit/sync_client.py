@@ -67,7 +67,9 @@ class SyncClient:
     def hello(self) -> dict[str, Any]:
         """First contact: server keys, scope, a wipe order, schema versions."""
         reply = _unpacked(self.channel.request("hello", 0, pack({
-            "schema_version": SCHEMA_VERSION, "app_version": self.app_version})))
+            "schema_version": SCHEMA_VERSION, "app_version": self.app_version,
+            "pending": self.store.pending_count(),
+            "cursor": int(self.store.meta("cursor", "0") or 0)})))
         obey_reply(self.store, self.channel, reply)
         self._mind_the_clock(reply.get("server_time_ms"))
         if SCHEMA_VERSION < int(reply.get("min_client_schema", 0)):

@@ -69,9 +69,13 @@ def hello():  # type: ignore[no-untyped-def]
             storage.update_device(device.id, wiped_at=utc_now(), last_seen_at=utc_now())
         return _reply(device, "hello-reply", 0, pack(hello_payload(device)), opened)
     get_gate().refuse_revoked(device)
-    check_schema(_message(opened.payload).get("schema_version"), _minimum())
+    message = _message(opened.payload)
+    check_schema(message.get("schema_version"), _minimum())
+    progress = {k: message[v] for k, v in (("pending", "pending"), ("pull_cursor", "cursor"))
+                if isinstance(message.get(v), int) and not isinstance(message.get(v), bool)
+                and message[v] >= 0}
     with storage.atomic():
-        storage.update_device(device.id, last_seen_at=utc_now())
+        storage.update_device(device.id, last_seen_at=utc_now(), **progress)
     return _reply(device, "hello-reply", 0, pack(hello_payload(device)), opened)
 
 

@@ -84,6 +84,8 @@ class DeviceRecord:
     sign_key_id: str | None = None
     wipe_requested_at: str | None = None
     wiped_at: str | None = None
+    pending: int | None = None
+    pull_cursor: int | None = None
 
 
 @dataclass

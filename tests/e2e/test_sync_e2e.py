@@ -432,3 +432,16 @@ def test_writes_made_with_a_clock_months_ahead_are_restamped_and_sync(live_serve
     assert (row["employer"], row["insurance_months"]) == ("时钟超前时写的", 4)
     # Versions now sit near real time, not 200 days ahead.
     assert row["_versions"]["employer"][0] >> 16 < time.time_ns() // 1_000_000 + 60_000
+
+
+def test_sync_health_shows_what_a_device_still_has_to_send(live_server, three_devices, seeded):
+    a, _, _ = three_devices
+    a.store.update("household", seeded["household"]["id"], {"note": "待上传"})
+    a.client().hello()
+    storage = live_server.storage()
+    device = storage.get_device(a.device_id)
+    storage.close()
+    assert device.pending == 1 and device.pull_cursor > 0
+    status, body = api(live_server, "GET", "/api/v1/admin/devices")
+    assert status == 200
+    assert next(d for d in body["devices"] if d["id"] == a.device_id)["pending"] == 1
