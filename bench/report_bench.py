@@ -86,7 +86,7 @@ def generate(path: Path, people: int, seed: int = 1) -> dict[str, int]:
                     labour = ("none" if age < 16 or age > 70 else
                               rng.choice(("normal", "normal", "weak", "half", "lost")))
                     persons.append((pid, code, hid, f"成员{made}", seal("id_number", make_id_number(
-                        COUNTY, born, len(persons) % 1000)), categories, labour,
+                        COUNTY, born, len(persons) % 1000), pid), categories, labour,
                         "head" if m == 0 else "child"))
                     members.append((pid, labour))
                     if labour in ("normal", "weak", "half"):

@@ -22,9 +22,8 @@ def id_number_opener(cipher: FieldCipher | None) -> Any:
             return stored
         if codec is None:
             raise ValueError("sealed ID numbers need the server's data key")
-        # The server storage seals row values without the row id (server/storage/sqlite.py
-        # save_rows); if that changes, pass ``person_id`` here as its third argument.
-        return codec.from_column("id_number", stored)
+        # Sealed values are bound to their table, field and row id (client_kit.store.RowCodec).
+        return codec.from_column("id_number", stored, person_id)
 
     return open_one
 

@@ -102,8 +102,8 @@ class SQLiteStorage(Storage):
             for raw in self.conn.execute(
                     f"SELECT {cols} FROM {codec.rt.table} WHERE id IN ({_marks(chunk)})", chunk):
                 n = len(codec.columns)
-                values = {name: codec.from_column(name, raw[i])
-                          for i, name in enumerate(codec.columns) if name != "id"}
+                values = codec.decode(raw[:n])
+                del values["id"]
                 versions = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
                 state = RowState(values, {k: v for k, v in versions.items() if v},
                                  bool(raw[n + 1]), set(json.loads(raw[n + 2])), True)
@@ -118,8 +118,8 @@ class SQLiteStorage(Storage):
             f"INSERT INTO {codec.rt.table} ({', '.join(cols)}) VALUES ({_marks(list(cols))})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             [
-                (row.id, row.village_code,
-                 *(codec.to_column(c, row.state.values.get(c)) for c in codec.columns[2:]),
+                (*codec.encode({**row.state.values, "id": row.id,
+                                "village_code": row.village_code}),
                  _dumps({k: list(v) for k, v in row.state.versions.items()}),
                  int(row.state.deleted), _dumps(sorted(row.state.disputed)))
                 for row in rows
