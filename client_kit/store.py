@@ -32,6 +32,7 @@ from .errors import Locked, NotFound, RuleViolation, ValidationFailed
 from .field_cipher import FieldCipher, blind_index, is_sealed
 from .keystore import DeviceKeys
 from .migrator import Migrator, load_migrations
+from .sqlite_tx import Transactions
 
 META_COLUMNS = ("_versions", "_deleted", "_disputed")
 #: Sensitive fields with a blind index for exact look-up (column ``<field>_bidx``).
@@ -108,7 +109,7 @@ class DeviceStore:
         self.conn = conn
         self.clock_ms = clock
         self.random = random
-        self._depth = 0
+        self._transactions = Transactions(conn)
         self._codecs: dict[str, RowCodec] = {}
         self.keys: DeviceKeys | None = None
 
@@ -247,26 +248,9 @@ class DeviceStore:
 
     # -- transactions ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
         """One SQLite write transaction; nested calls join the outer one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
+        return self._transactions.block()
 
     def _tick(self) -> int:
         clock = HybridClock(int(self.meta("hlc", "0") or 0))

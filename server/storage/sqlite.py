@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 from dataclasses import asdict, fields as dc_fields
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import migrations
 from client_kit.domain import record_type
@@ -15,6 +15,7 @@ from client_kit.engine.changes import DELETED, PulledEntry, version_from_json
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
+from client_kit.sqlite_tx import Transactions
 from client_kit.store import RowCodec, connect
 
 from ..audit import GENESIS, entry_hash
@@ -49,7 +50,7 @@ class SQLiteStorage(Storage):
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self.conn = connect(path)
-        self._depth = 0
+        self._transactions = Transactions(self.conn)
         self._codecs: dict[str, RowCodec] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -65,25 +66,8 @@ class SQLiteStorage(Storage):
     def close(self) -> None:
         self.conn.close()
 
-    @contextlib.contextmanager
-    def atomic(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        return self._transactions.block()
 
     # -- rows and the change log -----------------------------------------------------------
 

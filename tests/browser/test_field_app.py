@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import json
 import os
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,32 +23,25 @@ from werkzeug.serving import make_server
 from client_kit.app import create_app
 from client_kit.domain.idcard import make_id_number
 from e2e.conftest import VILLAGE_A, seed_village
-from e2e.support import PASSPHRASE, Device, LiveServer, add_user, enrol, make_app
+from e2e.support import (PASSPHRASE, Device, LiveServer, ServedInThread, add_user, enrol,
+                        make_app)
 
 DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 TODAY = dt.date(2026, 11, 3)
 SUPERVISOR = ("jiandu", "correct-horse")
 
 
-class FieldApp:
+class FieldApp(ServedInThread):
     """``cunsync app`` for one device, served by werkzeug in a thread on a free loopback port."""
 
     def __init__(self, device: Device, **config: Any) -> None:
         self.device = device
         self.app = create_app({"DB": str(device.path), "TODAY": lambda: TODAY, **config})
-        self.httpd = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FieldApp":
-        self.thread.start()
-        return self
+        self._start(make_server("127.0.0.1", 0, self.app, threaded=True))
 
     def __exit__(self, *exc: Any) -> None:
         self.app.extensions["cunsync_sync_job"].wait(30)
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        super().__exit__(*exc)
 
 
 @pytest.fixture

@@ -24,16 +24,17 @@ from server.db import app_storage
 PASSPHRASE = "山里没有信号"
 
 
-class LiveServer:
-    """The Flask app served by werkzeug in a thread, on a free loopback port."""
+class ServedInThread:
+    """An HTTP server on a free 127.0.0.1 port, in a daemon thread, stopped on exit."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    httpd: Any
 
-    def __enter__(self) -> "LiveServer":
+    def _start(self, httpd: Any) -> None:
+        self.httpd = httpd
+        self.url = f"http://127.0.0.1:{httpd.server_port}"
+        self.thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Any:
         self.thread.start()
         return self
 
@@ -41,6 +42,14 @@ class LiveServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+
+
+class LiveServer(ServedInThread):
+    """The Flask app served by werkzeug in a thread, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._start(make_server("127.0.0.1", 0, app, threaded=True))
 
     def storage(self):  # type: ignore[no-untyped-def]
         return app_storage(self.app)
@@ -112,7 +121,7 @@ class CutPlan:
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)
 
 
-class CuttingProxy:
+class CuttingProxy(ServedInThread):
     """An HTTP proxy on 127.0.0.1 in front of the live server that can cut replies."""
 
     def __init__(self, upstream_port: int, plan: CutPlan) -> None:
@@ -154,17 +163,7 @@ class CuttingProxy:
 
             do_GET = do_POST = _forward
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.daemon_threads = True
+        self._start(httpd)
         del proxy
-
-    def __enter__(self) -> "CuttingProxy":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
