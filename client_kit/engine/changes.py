@@ -70,6 +70,8 @@ class Change:
     @classmethod
     def from_wire(cls, raw: list[Any]) -> "Change":
         """Inverse of :meth:`to_wire`; raises ``ValueError``/``TypeError`` on a bad shape."""
+        if not isinstance(raw, list):
+            raise TypeError("a change is an array")
         seq, record_type, row_id, village, hlc, op, fields, base = raw
         if not isinstance(fields, dict) or not (base is None or isinstance(base, dict)):
             raise TypeError("change fields and base must be objects")
@@ -120,6 +122,8 @@ class PulledEntry:
 
     @classmethod
     def from_wire(cls, raw: list[Any]) -> "PulledEntry":
+        if not isinstance(raw, list):
+            raise TypeError("an entry is an array")
         cursor, record_type, row_id, village, fields, versions, deleted, disputed = raw
         parsed = {k: version_from_json(v) for k, v in versions.items()}
         return cls(int(cursor), record_type, row_id, village, dict(fields),

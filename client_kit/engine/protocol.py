@@ -57,7 +57,9 @@ def unpack(data: bytes, *, compressed: bool = True,
 class _PushSchema(Schema):
     schema_version = fields.Integer(required=True, strict=True)
     app_version = fields.String(load_default=None, validate=validate.Length(max=40))
-    changes = fields.List(fields.List(fields.Raw(allow_none=True)), required=True)
+    # Each change's own shape is checked by Change.from_wire: a nested marshmallow List would
+    # run its field machinery on every element of every change (a tenth of a push's time).
+    changes = fields.List(fields.Raw(), required=True)
 
 
 class _AckSchema(Schema):
@@ -68,7 +70,7 @@ class _AckSchema(Schema):
 
 
 class _PullSchema(Schema):
-    entries = fields.List(fields.List(fields.Raw(allow_none=True)), required=True)
+    entries = fields.List(fields.Raw(), required=True)
     cursor = fields.Integer(required=True, strict=True)
     more = fields.Boolean(required=True)
     villages = fields.List(fields.String(), load_default=list)

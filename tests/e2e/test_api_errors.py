@@ -97,8 +97,10 @@ def person_fields(device, **overrides):
     pack({"schema_version": 1, "changes": [[1, "person", "id", VILLAGE_A, "soon", "upsert",
                                              {}, None]]}),
     pack({"schema_version": 1}),
+    pack({"schema_version": 1, "changes": [{"seq": 1, "record_type": "person"}]}),
+    pack({"schema_version": 1, "changes": "all of them"}),
 ], ids=["not-gzip", "not-json", "array", "utf16", "string-version", "short-change",
-        "hlc-string", "no-changes"])
+        "hlc-string", "no-changes", "change-object", "changes-string"])
 def test_malformed_push_bodies_are_refused_and_change_nothing(live_server, device, body):
     before = server_state(live_server)
     status, answer = push_raw(live_server, device, body)
