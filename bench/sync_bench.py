@@ -812,12 +812,41 @@ def run_profile(args: argparse.Namespace, workdir: Path) -> None:
 # -- main ------------------------------------------------------------------------------------
 
 
+class EnvelopeClock:
+    """Adds up the time spent sealing and opening envelopes, on the device and the server
+    (both run in this process), so the figures can also be given without envelopes."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        import client_kit.channel
+        import server.gate
+
+        for module in (client_kit.channel, server.gate):
+            for name in ("seal", "open_envelope"):
+                if hasattr(module, name):
+                    setattr(module, name, self._timed(getattr(module, name)))
+
+    def _timed(self, function: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+    def take(self) -> float:
+        spent, self.seconds = self.seconds, 0.0
+        return spent
+
+
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "sqlite": sqlite3.sqlite_version, "platform": platform.platform()},
         "code": code_version()}
     total_start = time.perf_counter()
+    envelopes = EnvelopeClock()
     # Other work on the machine skews every figure: note the load before and after.
     load_start = os.getloadavg()
     with BenchServer(workdir) as server:
@@ -849,8 +878,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         client.hello()
         summary = SyncSummary()
         timer = Timed()
+        envelopes.take()
         client.push(summary, timer)
         push_s = time.perf_counter() - timer.start
+        push_envelope_s = envelopes.take()
         assert summary.sent == len(made), summary
         steps = timer.steps()
         pushes = [x for x in transport.log if x.purpose == "push"]
@@ -868,6 +899,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "ack_bytes_per_record": sum(x.received for x in pushes) / len(made),
             "ack_payload_bytes_per_record": sum(x.received_payload for x in pushes) / len(made),
             "http_seconds": sum(x.seconds for x in pushes),
+            "envelope_seconds": push_envelope_s,
+            "rate_without_envelopes": len(made) / (push_s - push_envelope_s),
         }
         # The push message of the first batch, rebuilt as the outbox holds it.
         plain, packed = _push_message_sizes(made, args.batch_size)
@@ -881,8 +914,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         hello = pclient.hello()
         psummary = SyncSummary()
         ptimer = Timed(lambda: psummary.received)
+        envelopes.take()
         pclient.pull(psummary, ptimer, head=int(hello.get("head", 0)))
         pull_s = time.perf_counter() - ptimer.start
+        pull_envelope_s = envelopes.take()
         assert psummary.received == len(made), psummary
         psteps = ptimer.steps()
         pulls = [x for x in ptransport.log if x.purpose == "pull"]
@@ -892,6 +927,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "last_1000_rate": rate_of(psteps, False, 1000),
             "wire_bytes_per_record": sum(x.received for x in pulls) / psummary.received,
             "http_seconds": sum(x.seconds for x in pulls),
+            "envelope_seconds": pull_envelope_s,
+            "rate_without_envelopes": psummary.received / (pull_s - pull_envelope_s),
         }
         pusher.close()
 
@@ -1003,6 +1040,15 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         ("pull page on the wire", f"{pull['wire_bytes_per_record']:.1f} B/record", "",
          "(not a target)", None),
     ]
+    for name, figures in (("push", push), ("pull and apply", pull)):
+        without = figures["rate_without_envelopes"]
+        cost = without / figures["rate"] - 1
+        rows.append((f"{name} without envelopes (sealing/opening time taken out)",
+                     fmt_rate(without), ratio_text(without, raw),
+                     "envelopes cost <= 10%", None))
+        rows.append((f"  envelope cost on {name}", f"{cost:.1%} "
+                     f"({figures['envelope_seconds'] * 1000:.0f} ms)", "", "<= 10%",
+                     cost <= 0.10))
     poll = results.get("poll")
     if poll:
         rows.append((f"'nothing new' pull, {poll['log_rows']:,} log rows",
