@@ -74,6 +74,14 @@ def report_command(name: str, village: str | None, township: str | None, county:
                             current_app.extensions["cunsync_sealer"])
     finally:
         conn.close()
+    from .api.reports import audit_report
+    from .db import app_storage
+
+    storage = app_storage(current_app)
+    try:
+        audit_report(storage, "cli", name, scope.code, fmt, on)
+    finally:
+        storage.close()
     body, _ = render(report, fmt)
     if output is None:
         sys.stdout.buffer.write(body if fmt != "csv" else body.decode("utf-8-sig").encode())

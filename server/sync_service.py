@@ -122,6 +122,13 @@ class SyncService:
                 newest = max(c.hlc for c in changes) >> 16
                 updates["clock_skew_ms"] = newest - self.clock_ms()
             self.storage.update_device(device.id, **updates)
+            if new:
+                # Who changed what, value by value, is in the change log; the audit log keeps
+                # one line per applied batch.
+                self.storage.append_audit(AuditEntry(
+                    utc_now(), device.user_name, "sync.push", device.id,
+                    {"seqs": [new[0][0].seq, new[-1][0].seq], "applied": len(new),
+                     "conflicts": result.conflicts}))
         return result
 
     def _check_shape(self, device: DeviceRecord, changes: list[Change]) -> None:

@@ -90,3 +90,29 @@ def test_entries_from_before_the_chain_are_chained_on_the_next_append(tmp_path):
     verdict = verify_chain(*storage.audit_chain())
     storage.close()
     assert verdict.ok and verdict.entries == 2
+
+
+def test_pushes_resolutions_and_report_exports_are_in_the_audit_log(tmp_path):
+    """Who changed, resolved, exported or revoked what: one chained line each."""
+    from e2e.conftest import VILLAGE_A, seed_village
+    from e2e.support import LiveServer, add_user, enrol, make_app
+    from e2e.test_sync_e2e import api
+
+    with LiveServer(make_app(tmp_path)) as server:
+        add_user(server, "jiandu", "supervisor", ["522731"])
+        device = enrol(server, tmp_path, "a", [VILLAGE_A])
+        seed_village(device.store)
+        device.sync()
+        status, _ = api(server, "GET", f"/api/v1/reports/household-coverage?village={VILLAGE_A}")
+        assert status == 200
+        storage = server.storage()
+        actions = [(e.actor, e.action) for e in storage.audit_entries()]
+        verdict_rows, head = storage.audit_chain()
+        storage.close()
+        device.store.close()
+    assert ("worker-a", "sync.push") in actions
+    assert ("jiandu", "report.export") in actions
+    assert ("worker-a", "device.enrol") in actions
+    from server.audit import verify_chain
+
+    assert verify_chain(verdict_rows, head).ok

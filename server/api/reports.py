@@ -7,11 +7,12 @@ supervisor their county or township); asking for an area outside it is refused, 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..auth import current_user, user_scope
-from ..db import get_sealer
+from ..db import get_sealer, get_storage
 from ..errors import BadRequest, NotFound, OutOfScope
 from ..reporting import (REPORTS, Policy, ReportInputError, ScopeError, parse_params,
                          parse_scope, run_report)
@@ -19,10 +20,19 @@ from ..reporting.policy import configured_policy
 from ..reporting.files import FORMATS, attachment, render
 from ..reporting.params import EXTRA, ON
 from ..reporting.sql import open_reader
+from ..storage import AuditEntry
+from ..sync_service import utc_now
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
 READERS = ("worker", "supervisor", "admin")
+
+
+def audit_report(storage: Any, actor: str, name: str, area: str, fmt: str, on: Any) -> None:
+    """Reports hold personal data: who read or exported which one is in the audit log."""
+    with storage.atomic():
+        storage.append_audit(AuditEntry(utc_now(), actor, "report.export", f"{name}/{area}",
+                                        {"format": fmt, "on": str(on)}))
 
 
 def current_policy() -> Policy:
@@ -64,6 +74,7 @@ def report(name: str):  # type: ignore[no-untyped-def]
         computed = run_report(conn, name, scope, current_policy(), on, params, get_sealer())
     finally:
         conn.close()
+    audit_report(get_storage(), user.name, name, scope.code, fmt, on)
     if fmt == "json":
         return jsonify(computed.to_json())
     body, media_type = render(computed, fmt)
