@@ -19,6 +19,7 @@ from ..reporting import (REPORTS, Policy, ReportInputError, ScopeError, parse_pa
 from ..reporting.policy import configured_policy
 from ..reporting.files import FORMATS, attachment, render
 from ..reporting.params import EXTRA, ON
+from ..reporting.model import Report
 from ..reporting.sql import open_reader
 from ..storage import AuditEntry
 from ..sync_service import utc_now
@@ -49,15 +50,12 @@ def list_reports():  # type: ignore[no-untyped-def]
         "formats": list(FORMATS), "policy": current_policy().to_json()})
 
 
-@bp.get("/reports/<name>")
-def report(name: str):  # type: ignore[no-untyped-def]
-    user = current_user(*READERS)
+def compute_report(name: str, args: dict[str, str], user: Any) -> Report:
+    """Check the request (report, area within the user's scope, parameters), compute the report
+    and note it in the audit log. Shared by the JSON API and the console."""
     if name not in REPORTS:
         raise NotFound(f"没有报表 {name}", details={"reports": sorted(REPORTS)})
-    args = {k: v for k, v in request.args.items()}
-    fmt = args.pop("format", "json")
-    if fmt not in FORMATS:
-        raise BadRequest("format 应为 json、csv 或 xlsx", details={"format": fmt})
+    args = dict(args)
     try:
         scope = parse_scope(args.pop("village", None), args.pop("township", None),
                             args.pop("county", None))
@@ -65,6 +63,7 @@ def report(name: str):  # type: ignore[no-untyped-def]
         raise BadRequest(str(err)) from None
     if not user_scope(user)(scope.code):
         raise OutOfScope(f"您无权查看 {scope.code} 的报表", details={scope.kind: scope.code})
+    fmt = args.pop("format", "json")
     try:
         on, params = parse_params(name, args, dt.date.today())
     except ReportInputError as err:
@@ -75,6 +74,16 @@ def report(name: str):  # type: ignore[no-untyped-def]
     finally:
         conn.close()
     audit_report(get_storage(), user.name, name, scope.code, fmt, on)
+    return computed
+
+
+@bp.get("/reports/<name>")
+def report(name: str):  # type: ignore[no-untyped-def]
+    user = current_user(*READERS)
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest("format 应为 json、csv 或 xlsx", details={"format": fmt})
+    computed = compute_report(name, request.args.to_dict(), user)
     if fmt == "json":
         return jsonify(computed.to_json())
     body, media_type = render(computed, fmt)

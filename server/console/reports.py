@@ -1,0 +1,109 @@
+"""Policy reports in the console: pick a report and an area, read the figures with a chart where
+a picture helps, download the ledger as CSV or XLSX. Computed by the same code as the JSON API
+(:func:`server.api.reports.compute_report`), so scope checks and the audit log are the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, g, render_template, request
+
+from ..api.reports import compute_report
+from ..errors import ApiError
+from ..reporting import REPORTS
+from ..reporting.files import attachment, render
+from ..reporting.model import Report
+
+bp = Blueprint("reports", __name__)
+
+TITLES = {
+    "household-coverage": "一户一人就业覆盖",
+    "employment-scale": "就业规模",
+    "subsidies": "补贴发放名册",
+    "posts": "公益性岗位",
+    "training": "技能培训",
+    "early-warning": "就业转失业预警",
+}
+#: Rows shown on the page per table; the download carries them all.
+PAGE_ROWS = 200
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    table: str
+    label: str
+    bars: tuple[tuple[str, str], ...]
+    unit: str = ""
+
+
+CHARTS = {
+    "household-coverage": ChartSpec("by_village", "village", (("rate", "覆盖率"),), "%"),
+    "employment-scale": ChartSpec("by_destination", "category",
+                                  (("total_now", "本期"), ("total_base", "基期")), "人"),
+    "subsidies": ChartSpec("absorption_by_employer", "employer", (("amount", "金额"),), "元"),
+}
+
+
+def chart(report: Report) -> dict[str, Any] | None:
+    """Bars for the report's chart, scaled to the largest value (drawn as SVG, no script)."""
+    spec = CHARTS.get(report.name)
+    if spec is None:
+        return None
+    table = next((t for t in report.tables if t.key == spec.table), None)
+    if table is None or not table.rows:
+        return None
+    top = max((float(row.get(key) or 0) for row in table.rows for key, _ in spec.bars),
+              default=0) or 1
+    rows = [{"label": str(row.get(spec.label, "")),
+             "bars": [{"name": name, "value": row.get(key) or 0,
+                       "width": round(300 * float(row.get(key) or 0) / top, 1)}
+                      for key, name in spec.bars]}
+            for row in table.rows]
+    return {"title": table.title, "rows": rows, "unit": spec.unit,
+            "legend": [name for _, name in spec.bars], "bar_height": 14,
+            "row_height": 14 * len(spec.bars) + 10}
+
+
+def _area_args() -> dict[str, str]:
+    kind = request.args.get("kind", "county")
+    code = request.args.get("code", "").strip()
+    if not code:
+        scope = [s for s in g.console_user.scope] or ["522731"]
+        code = scope[0]
+        kind = {6: "county", 9: "township", 12: "village"}.get(len(code), "county")
+    if kind not in ("village", "township", "county"):
+        kind = "county"
+    out = {kind: code}
+    if request.args.get("on"):
+        out["on"] = request.args["on"]
+    return out
+
+
+@bp.get("/reports")
+def index():  # type: ignore[no-untyped-def]
+    name = request.args.get("name", "household-coverage")
+    area = _area_args()
+    report, error = None, None
+    if name in REPORTS:
+        try:
+            report = compute_report(name, area, g.console_user)
+        except ApiError as err:
+            error = err.message
+    else:
+        error = "没有这个报表"
+    return render_template("console/reports.html", titles=TITLES, name=name, area=area,
+                           kind=next(iter(area)), code=next(iter(area.values())),
+                           report=report, error=error, chart=chart(report) if report else None,
+                           page_rows=PAGE_ROWS)
+
+
+@bp.get("/reports/<name>/download")
+def download(name: str):  # type: ignore[no-untyped-def]
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("csv", "xlsx"):
+        fmt = "xlsx"
+    report = compute_report(name, {**_area_args(), "format": fmt}, g.console_user)
+    body, media_type = render(report, fmt)
+    return Response(body, mimetype=media_type,
+                    headers={"Content-Disposition": attachment(report, fmt)})
