@@ -10,7 +10,7 @@ from .test_console import county, log_in, screenshot  # noqa: F401 - fixture
 VILLAGE = "522731100201"
 
 
-def test_a_supervisor_reads_a_report_with_its_chart_and_downloads_the_ledger(page, county,
+def test_a_supervisor_reads_a_report_with_its_chart_and_downloads_the_ledger(page, county,  # noqa: F811
                                                                            tmp_path):
     device = enrol(county, tmp_path, "a", [VILLAGE], user="team01")
     seed_village(device.store)
