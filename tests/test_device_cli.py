@@ -94,3 +94,11 @@ def test_sync_before_enrolment_is_explained(tmp_path):
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_a_reply_bundle_that_is_not_ours_is_refused_clearly(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    junk = tmp_path / "reply.bundle"
+    junk.write_bytes(b"CSE1" + bytes(200))
+    result = cli(db, "bundle", "import", str(junk))
+    assert result.exit_code != 0 and "服务器回复无法验证" in result.output

@@ -126,3 +126,13 @@ def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+def test_a_bundle_that_is_not_an_envelope_is_refused_clearly(runner, tmp_path):
+    runner.invoke(args=["db", "upgrade"])
+    junk = tmp_path / "junk.bundle"
+    junk.write_bytes(b"PK\x03\x04 not a bundle at all")
+    result = runner.invoke(args=["bundle", "import", str(junk), "--reply",
+                                 str(tmp_path / "reply")])
+    assert result.exit_code != 0 and "信封" in result.output
+    assert not (tmp_path / "reply").exists()
