@@ -628,7 +628,7 @@ def _validation_details(err: ValidationError) -> dict[str, list[str]]:
 def _load_full(rt: RecordType, values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a whole row; every field of the type is present in the result."""
     try:
-        loaded = rt.schema.load(dict(values))
+        loaded = rt.load_row(dict(values))
     except ValidationError as err:
         details = _validation_details(err)
         raise ValidationFailed("；".join(m for ms in details.values() for m in ms),

@@ -204,7 +204,7 @@ class SyncService:
                   **{k: v for k, v in change.fields.items() if k != DELETED}}
         try:
             if stored is None or not stored.state.exists:
-                loaded = rt.schema.load(values)
+                loaded = rt.load_row(values)
                 if rt.natural_key and rt.natural_row_id(loaded) != change.row_id:
                     raise InvalidRecord("记录编号与其自然键不符", code="natural_key_mismatch",
                                         details={"seq": change.seq})
@@ -228,7 +228,7 @@ class SyncService:
         values = {"id": stored.id, **stored.state.values,
                   **{name: value for name, (value, _) in outcome.writes.items()}}
         try:
-            rt.schema.load({k: v for k, v in values.items()
+            rt.load_row({k: v for k, v in values.items()
                             if k in rt.fields or k in ("id", "village_code")})
         except ValidationError:
             return False
@@ -359,7 +359,7 @@ class SyncService:
                   else {field: value})
         merged = {"id": stored.id, **stored.state.values, **chosen}
         try:
-            loaded = rt.schema.load({k: v for k, v in merged.items()
+            loaded = rt.load_row({k: v for k, v in merged.items()
                                      if k in rt.fields or k in ("id", "village_code")})
         except ValidationError as err:
             message = ("更正的值不合格" if action == "corrected"

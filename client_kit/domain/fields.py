@@ -87,7 +87,7 @@ class Code(DomainField):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> str:
-        if value not in self.choices:
+        if not isinstance(value, str) or value not in self.choices:
             allowed = "、".join(f"{label}({code})" for code, label in self.choices.items())
             raise self.fail(f"取值应为：{allowed}")
         return str(value)
@@ -102,7 +102,7 @@ class Choice(DomainField):
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> str:
-        if value not in self.choices:
+        if not isinstance(value, str) or value not in self.choices:
             raise self.fail("不在可选范围内")
         return str(value)
 
@@ -120,7 +120,7 @@ class CodeList(DomainField):
                      **kwargs: Any) -> list[str]:
         if not isinstance(value, (list, tuple)):
             raise self.fail("应为列表")
-        unknown = [v for v in value if v not in self.choices]
+        unknown = [v for v in value if not isinstance(v, str) or v not in self.choices]
         if unknown:
             raise self.fail(f"未知的类别 {unknown[0]!r}")
         return sorted(set(value))

@@ -26,6 +26,15 @@ class RecordSchema(Schema):
     id = Ref("编号", required=True)
     village_code = VillageCode("所属村", required=True)
 
+    @validates_schema
+    def _row_rules(self, data: dict[str, Any], partial: Any = None, **kwargs: Any) -> None:
+        if partial:
+            return  # Rules spanning fields are checked on the whole row.
+        self.check_row(data)
+
+    def check_row(self, data: dict[str, Any]) -> None:
+        """Rules spanning fields of a whole, field-checked row; raise ``ValidationError``."""
+
 
 def _present(data: dict[str, Any], *names: str) -> bool:
     return all(data.get(name) is not None for name in names)
@@ -83,8 +92,7 @@ class PersonSchema(RecordSchema):
     phone = Text("联系电话", max_length=20, policy="lww", sensitive=True)
     note = Text("备注", max_length=1000, policy="lww")
 
-    @validates_schema
-    def _matches_id_number(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_row(self, data: dict[str, Any]) -> None:
         if not data.get("id_number"):
             return
         info = parse_id_number(data["id_number"])
@@ -112,11 +120,7 @@ class EmploymentSchema(RecordSchema):
     monthly_income = Money("月收入", maximum=1_000_000, sensitive=True)
     note = Text("备注", max_length=1000, policy="lww")
 
-    @validates_schema
-    def _status_details(self, data: dict[str, Any], partial: Any = None,
-                        **kwargs: Any) -> None:
-        if partial:
-            return  # Cross-field rules are checked on the whole row (see the store).
+    def check_row(self, data: dict[str, Any]) -> None:
         errors: dict[str, list[str]] = {}
         if data.get("status") == "employed":
             for name, label in (("destination", "就业地域"), ("work_kind", "就业方式")):
@@ -144,8 +148,7 @@ class PostSchema(RecordSchema):
     closed_on = Day("撤岗日期")
     note = Text("备注", max_length=1000, policy="lww")
 
-    @validates_schema
-    def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "created_on", "closed_on", "撤岗日期：不能早于设岗日期")
 
 
@@ -162,8 +165,7 @@ class AppointmentSchema(RecordSchema):
     ended_on = Day("退岗日期")
     end_reason = Text("退岗原因", max_length=200)
 
-    @validates_schema
-    def _term(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "start_date", "end_date", "聘期结束：不能早于聘期开始")
         if _present(data, "start_date", "end_date"):
             start = dt.date.fromisoformat(data["start_date"])
@@ -196,8 +198,7 @@ class TrainingSessionSchema(RecordSchema):
     start_date = Day("开班日期", required=True)
     end_date = Day("结业日期", required=True)
 
-    @validates_schema
-    def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "start_date", "end_date", "结业日期：不能早于开班日期")
 
 
@@ -220,8 +221,7 @@ class VisitSchema(RecordSchema):
     follow_up = Text("后续措施", max_length=1000, policy="lww")
     follow_up_due = Day("跟进期限")
 
-    @validates_schema
-    def _dates(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "visit_date", "follow_up_due", "跟进期限：不能早于走访日期")
 
 

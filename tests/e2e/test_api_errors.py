@@ -249,3 +249,20 @@ def test_every_api_route_is_in_the_openapi_document(live_server):
         if rule.rule.startswith("/api/v1"):
             path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
             assert path in documented, path
+
+
+@pytest.mark.parametrize("value", [["on_post"], {"code": "on_post"}, [["x"]], 7])
+def test_a_value_of_the_wrong_json_type_is_refused_not_a_server_error(live_server, device,
+                                                                      value):
+    post = device.store.query("post")[0]
+    wife = device.store.query("person")[1]
+    fields = {"village_code": VILLAGE_A, "post_id": post["id"], "day": "2026-11-20",
+              "person_id": wife["id"], "status": value}
+    row_id = natural_id("attendance", post["id"], "2026-11-20")
+    before = server_state(live_server)
+    status, answer = push_raw(live_server, device,
+                              encode_push([change(100, "attendance", row_id, fields)],
+                                          app_version="t"))
+    assert (status, error_of(answer)["code"]) == (422, "invalid_record")
+    assert "考勤" in json.dumps(error_of(answer), ensure_ascii=False)
+    assert server_state(live_server) == before
