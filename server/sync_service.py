@@ -238,8 +238,7 @@ class SyncService:
                        outcome: MergeOutcome, device: DeviceRecord, users: "_UserNames",
                        batch: _Batch) -> None:
         state = stored.state
-        before = RowState(dict(state.values), dict(state.versions), state.deleted,
-                          set(state.disputed), state.exists)
+        existed = state.exists
         for draft in outcome.conflicts:
             batch.conflicts.append(_conflict_record(rt, stored, draft, device, users, change.seq))
         for name, (value, version) in outcome.writes.items():
@@ -263,7 +262,8 @@ class SyncService:
                                   {k: state.values.get(k) for k in names}, versions, deleted,
                                   tuple(sorted(state.disputed)), device.id, change.seq,
                                   device.user_name))
-        if before != state or not before.exists:
+        if (outcome.writes or outcome.deleted is not None or outcome.disputed_added
+                or not existed):
             batch.dirty.setdefault(rt.name, set()).add(stored.id)
 
     def _write_batch(self, device: DeviceRecord, batch: _Batch) -> None:

@@ -29,9 +29,12 @@ def version_from_json(raw: Any) -> Version | None:
     return (int(hlc), str(device))
 
 
+_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces, UTF-8 text kept as is (not ``\\u`` escaped)."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _canonical(value)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,17 @@ from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, LoginFail
 _CHUNK = 500
 
 
+# One encoder for every value: json.dumps with options builds a new encoder on each call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _encode(value)
+
+
+def _dump_list(items: Any) -> str:
+    """A sorted JSON list; the common empty one without encoding."""
+    return _encode(sorted(items)) if items else "[]"
 
 
 def _version_out(version: Any) -> str | None:
@@ -105,7 +114,7 @@ class SQLiteStorage(Storage):
                 (*codec.encode({**row.state.values, "id": row.id,
                                 "village_code": row.village_code}),
                  _dumps({k: list(v) for k, v in row.state.versions.items()}),
-                 int(row.state.deleted), _dumps(sorted(row.state.disputed)))
+                 int(row.state.deleted), _dump_list(row.state.disputed))
                 for row in rows
             ],
         )
@@ -123,7 +132,7 @@ class SQLiteStorage(Storage):
                 (first + i + 1, d.record_type, d.row_id, d.village_code,
                  _dumps(self._seal_fields(d.record_type, d.row_id, d.fields)),
                  _dumps({k: list(v) for k, v in d.versions.items()}),
-                 None if d.deleted is None else int(d.deleted), _dumps(list(d.disputed)),
+                 None if d.deleted is None else int(d.deleted), _dump_list(d.disputed),
                  d.device_id, d.seq, d.user_name, at)
                 for i, d in enumerate(drafts)
             ],
