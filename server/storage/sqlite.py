@@ -145,13 +145,16 @@ class SQLiteStorage(Storage):
         rows = self.conn.execute(
             "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted, disputed"
             f" FROM change_log WHERE cursor > ? AND village_code IN ({_marks(villages)})"
-            " ORDER BY cursor LIMIT ?", (after, *villages, limit))
+            " ORDER BY cursor LIMIT ?", (after, *villages, limit)).fetchall()
+        # One parse for the whole page: the stored columns are JSON texts already.
+        parsed = json.loads("[" + ",".join(f"[{r[4]},{r[5]},{r[7]}]" for r in rows) + "]")
         return [
             PulledEntry(cursor, rtype, row_id, village,
-                        self._open_fields(rtype, row_id, json.loads(fields)),
-                        {k: version_from_json(v) for k, v in json.loads(versions).items()},
-                        None if deleted is None else bool(deleted), tuple(json.loads(disputed)))
-            for cursor, rtype, row_id, village, fields, versions, deleted, disputed in rows
+                        self._open_fields(rtype, row_id, fields),
+                        {k: version_from_json(v) for k, v in versions.items()},
+                        None if deleted is None else bool(deleted), tuple(disputed))
+            for (cursor, rtype, row_id, village, _, _, deleted, _), (fields, versions, disputed)
+            in zip(rows, parsed)
         ]
 
     def head(self, villages: list[str]) -> int:
