@@ -30,6 +30,17 @@ def create_user(storage: Storage, name: str, role: str, scope: list[str], passwo
     return user
 
 
+def set_password(storage: Storage, name: str, password: str, *, actor: str = "cli") -> None:
+    """Replace a user's password hash (the console ends sessions made with the old one)."""
+    if len(password) < MIN_PASSWORD:
+        raise BadRequest(f"密码至少 {MIN_PASSWORD} 位", code="weak_password")
+    with storage.atomic():
+        if storage.get_user(name) is None:
+            raise NotFound(f"没有用户 {name}")
+        storage.update_user(name, password_hash=hash_password(password))
+        storage.append_audit(AuditEntry(utc_now(), actor, "user.passwd", name, {}))
+
+
 def add_device_record(storage: Storage, user_name: str, villages: list[str],
                       device_id: str | None = None, *, actor: str = "cli") -> DeviceRecord:
     """A device record with no keys: it cannot connect. Used for in-process devices (the demo

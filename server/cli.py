@@ -86,6 +86,37 @@ def user_add(name: str, role: str, scope: tuple[str, ...], display_name: str | N
     click.echo(f"user {name} ({role}) created")
 
 
+@user_group.command("unlock")
+@click.argument("name")
+@with_appcontext
+def user_unlock(name: str) -> None:
+    """Lift a console lock after repeated wrong passwords, before it expires.
+
+    Example: cunsync-server user unlock jiandu
+    """
+    with _storage() as storage:
+        if storage.get_user(name) is None:
+            raise click.ClickException(f"no user {name}")
+        with storage.atomic():
+            storage.clear_login_failures(name)
+            storage.append_audit(AuditEntry(utc_now(), "cli", "user.unlock", name, {}))
+    click.echo(f"user {name} unlocked")
+
+
+@user_group.command("passwd")
+@click.argument("name")
+@click.password_option(help="the new password (asked for when not given)")
+@with_appcontext
+def user_passwd(name: str, password: str) -> None:
+    """Set a user's password (at least 8 characters); their console sessions end.
+
+    Example: cunsync-server user passwd jiandu
+    """
+    with _storage() as storage:
+        accounts.set_password(storage, name, password, actor="cli")
+    click.echo(f"password of {name} changed")
+
+
 @click.group("enrol-code", help="One-time enrolment codes for team devices.")
 def code_group() -> None:
     pass

@@ -118,7 +118,8 @@ COMMANDS = [[], ["db"], ["db", "upgrade"], ["user"], ["user", "add"], ["enrol-co
             ["enrol-code", "issue"], ["enrol-code", "list"], ["enrol-code", "withdraw"],
             ["device"], ["device", "list"], ["device", "revoke"], ["device", "wipe"],
             ["keys"], ["keys", "list"], ["keys", "rotate"], ["keys", "retire"], ["bundle"],
-            ["bundle", "import"], ["audit"], ["audit", "verify"], ["demo"], ["run"]]
+            ["bundle", "import"], ["audit"], ["audit", "verify"], ["user", "unlock"],
+            ["user", "passwd"], ["demo"], ["run"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")
@@ -136,3 +137,32 @@ def test_a_bundle_that_is_not_an_envelope_is_refused_clearly(runner, tmp_path):
                                  str(tmp_path / "reply")])
     assert result.exit_code != 0 and "信封" in result.output
     assert not (tmp_path / "reply").exists()
+
+
+def test_a_user_is_unlocked_and_given_a_new_password(app, runner):
+    from server.console import lockout
+    from server.passwords import verify_password
+
+    runner.invoke(args=["db", "upgrade"])
+    runner.invoke(args=["user", "add", "jiandu", "--role", "supervisor", "--scope", "522731",
+                        "--password", "first-password"])
+    storage = storage_of(app)
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    for _ in range(10):
+        lockout.note_failure(storage, "jiandu", now,
+                             lockout.LockPolicy(3, dt.timedelta(minutes=15)))
+    assert storage.get_login_failures("jiandu") is not None
+    storage.close()
+    assert runner.invoke(args=["user", "unlock", "jiandu"]).exit_code == 0
+    result = runner.invoke(args=["user", "passwd", "jiandu", "--password", "second-password"])
+    assert result.exit_code == 0, result.output
+    storage = storage_of(app)
+    assert storage.get_login_failures("jiandu") is None
+    assert verify_password("second-password", storage.get_user("jiandu").password_hash)
+    assert [e.action for e in storage.audit_entries(limit=2)] == ["user.passwd", "user.unlock"]
+    storage.close()
+    assert runner.invoke(args=["user", "unlock", "nobody"]).exit_code != 0
+    short = runner.invoke(args=["user", "passwd", "jiandu", "--password", "short"])
+    assert short.exit_code != 0 and "密码至少" in short.output
