@@ -35,6 +35,8 @@ from .migrator import Migrator, load_migrations
 from .sqlite_tx import Transactions
 
 META_COLUMNS = ("_versions", "_deleted", "_disputed")
+#: One JSON encoder for every value (json.dumps with options builds one per call).
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 #: Sensitive fields with a blind index for exact look-up (column ``<field>_bidx``).
 _BLIND_INDEXED = {"person": "id_number"}
 
@@ -72,7 +74,7 @@ class RowCodec:
             assert self.cipher is not None
             return self.cipher.seal(value, f"{self.rt.table}.{name}.{row_id}")
         if name in self.rt.json_fields:
-            return json.dumps(value, ensure_ascii=False)
+            return _encode(value)
         if name in self.flags:
             return int(value)
         return value
@@ -450,8 +452,8 @@ class DeviceStore:
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             [
                 (*codec.encode(row),
-                 json.dumps({k: list(v) for k, v in versions.items() if v}, ensure_ascii=False),
-                 int(deleted), json.dumps(sorted(disputed)),
+                 _encode({k: list(v) for k, v in versions.items() if v}),
+                 int(deleted), _encode(sorted(disputed)) if disputed else "[]",
                  *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
                 for row, versions, deleted, disputed in rows
             ],
@@ -468,7 +470,7 @@ class DeviceStore:
         )
 
     def _seal_outbox(self, fields: Mapping[str, Any]) -> str:
-        text = json.dumps(fields, ensure_ascii=False)
+        text = _encode(fields)
         cipher = self._cipher()
         return cipher.seal_bytes(text.encode(), "outbox") if cipher else text
 
