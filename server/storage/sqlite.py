@@ -415,9 +415,13 @@ class SQLiteStorage(Storage):
 
     def append_audit(self, entry: AuditEntry) -> int:
         with self.atomic():
-            self._chain_unchained()
             last = self.conn.execute(
                 "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+            if last is not None and last[0] is None:
+                # Entries from before the chain are always the oldest: chained once, in order.
+                self._chain_unchained()
+                last = self.conn.execute(
+                    "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
             prev = last[0] if last else GENESIS
             cur = self.conn.execute(
                 "INSERT INTO audit_log (at, actor, action, target, detail, prev_hash)"
