@@ -330,7 +330,10 @@ class DeviceStore:
                 if missing:
                     raise ValidationFailed("记录不完整", details={
                         k: [f"{rt.label_of(k)}：必填"] for k in missing})
-                row_id = rt.natural_row_id(_load_partial(rt, values))
+                try:
+                    row_id = rt.natural_row_id(rt.load_fields(dict(values)))
+                except ValidationError as err:
+                    raise _failed(err) from None
                 existing = self._row(rt, row_id)
                 if existing is not None:
                     return self._update(rt, existing, values, revive=True)
@@ -627,21 +630,16 @@ def _validation_details(err: ValidationError) -> dict[str, list[str]]:
             for k, v in messages.items()}
 
 
+def _failed(err: ValidationError) -> ValidationFailed:
+    """A schema refusal as the store reports it: one Chinese line, details per field."""
+    details = _validation_details(err)
+    return ValidationFailed("；".join(m for ms in details.values() for m in ms), details=details)
+
+
 def _load_full(rt: RecordType, values: Mapping[str, Any]) -> dict[str, Any]:
     """Validate a whole row; every field of the type is present in the result."""
     try:
         loaded = rt.load_row(dict(values))
     except ValidationError as err:
-        details = _validation_details(err)
-        raise ValidationFailed("；".join(m for ms in details.values() for m in ms),
-                               details=details) from None
+        raise _failed(err) from None
     return {name: loaded.get(name) for name in ("id", "village_code", *rt.fields)}
-
-
-def _load_partial(rt: RecordType, values: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return dict(rt.partial_schema.load(dict(values)))
-    except ValidationError as err:
-        details = _validation_details(err)
-        raise ValidationFailed("；".join(m for ms in details.values() for m in ms),
-                               details=details) from None

@@ -60,6 +60,11 @@ class _Batch:
     pushed: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _load_merged(rt: RecordType, stored: StoredRow, changes: dict[str, Any]) -> dict[str, Any]:
+    """The stored row with ``changes``, loaded whole (``ValidationError`` if it breaks a rule)."""
+    return rt.load_row({"id": stored.id, **stored.state.values, **changes})
+
+
 def _details(err: ValidationError) -> dict[str, Any]:
     return err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
 
@@ -225,11 +230,9 @@ class SyncService:
         """Whether the row, with the outcome's writes, still passes its whole schema."""
         if stored.state.deleted:
             return True
-        values = {"id": stored.id, **stored.state.values,
-                  **{name: value for name, (value, _) in outcome.writes.items()}}
         try:
-            rt.load_row({k: v for k, v in values.items()
-                            if k in rt.fields or k in ("id", "village_code")})
+            _load_merged(rt, stored, {name: value for name, (value, _) in
+                                      outcome.writes.items()})
         except ValidationError:
             return False
         return True
@@ -357,10 +360,8 @@ class SyncService:
             return {field: stored.state.values.get(field)}
         chosen = ({c.field: c.incoming_value for c in group} if action == "incoming"
                   else {field: value})
-        merged = {"id": stored.id, **stored.state.values, **chosen}
         try:
-            loaded = rt.load_row({k: v for k, v in merged.items()
-                                     if k in rt.fields or k in ("id", "village_code")})
+            loaded = _load_merged(rt, stored, chosen)
         except ValidationError as err:
             message = ("更正的值不合格" if action == "corrected"
                        else "采用新提交的值会使记录不合格，请填写更正值")
