@@ -266,3 +266,18 @@ def test_a_value_of_the_wrong_json_type_is_refused_not_a_server_error(live_serve
     assert (status, error_of(answer)["code"]) == (422, "invalid_record")
     assert "考勤" in json.dumps(error_of(answer), ensure_ascii=False)
     assert server_state(live_server) == before
+
+
+def test_a_hello_with_nonsense_progress_figures_is_answered_and_records_none(live_server,
+                                                                           device):
+    storage = live_server.storage()
+    before = storage.get_device(device.device_id)
+    storage.close()
+    status, _ = post_sealed(live_server, device, "hello",
+                            pack({"schema_version": SCHEMA_VERSION, "pending": "lots",
+                                  "cursor": -3}))
+    assert status == 200
+    storage = live_server.storage()
+    after = storage.get_device(device.device_id)
+    storage.close()
+    assert (after.pending, after.pull_cursor) == (before.pending, before.pull_cursor)
