@@ -137,6 +137,14 @@ class Storage(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def reset(self) -> bool:
+        """Drop any unfinished transaction so another request can use this storage.
+
+        Returns whether it can be reused; a backend that cannot tell returns ``False`` and is
+        closed instead.
+        """
+        return False
+
     @abc.abstractmethod
     def atomic(self) -> AbstractContextManager[None]:
         """A write transaction, serialised with every other writer; nested blocks join it."""

@@ -75,6 +75,13 @@ class SQLiteStorage(Storage):
     def close(self) -> None:
         self.conn.close()
 
+    def reset(self) -> bool:
+        if self._transactions.depth:
+            return False
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        return True
+
     def atomic(self) -> contextlib.AbstractContextManager[None]:
         return self._transactions.block()
 

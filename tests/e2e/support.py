@@ -19,7 +19,7 @@ from client_kit.transport import HttpTransport
 from server import create_app
 from server.accounts import create_user
 from server.enrolment import issue_code
-from server.db import app_storage
+from server.db import app_storage, storage_pool
 
 PASSPHRASE = "山里没有信号"
 
@@ -53,6 +53,10 @@ class LiveServer(ServedInThread):
 
     def storage(self):  # type: ignore[no-untyped-def]
         return app_storage(self.app)
+
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(*exc)
+        storage_pool(self.app).close_all()
 
 
 def make_app(tmp_path: Path, **config: Any):  # type: ignore[no-untyped-def]
