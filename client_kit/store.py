@@ -66,6 +66,8 @@ class RowCodec:
         self.columns = ("id", "village_code", *rt.fields)
         self.flags = tuple(n for n, f in rt.fields.items() if isinstance(f, Flag))
         self.sealed = set(rt.sensitive) if cipher else set()
+        special = self.sealed | set(rt.json_fields) | set(self.flags)
+        self._plain = tuple((c, c not in special) for c in self.columns)
 
     def to_column(self, name: str, value: Any, row_id: str = "") -> Any:
         if value is None:
@@ -94,7 +96,10 @@ class RowCodec:
     def encode(self, row: Mapping[str, Any]) -> list[Any]:
         """Column values of a whole row, in :attr:`columns` order."""
         row_id = str(row["id"])
-        return [self.to_column(c, row.get(c), row_id) for c in self.columns]
+        get = row.get
+        # Most columns are stored as loaded; only the others go through to_column.
+        return [get(c) if plain else self.to_column(c, get(c), row_id)
+                for c, plain in self._plain]
 
     def decode(self, raw: Iterable[Any]) -> dict[str, Any]:
         values = list(raw)
@@ -455,7 +460,7 @@ class DeviceStore:
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             [
                 (*codec.encode(row),
-                 _encode({k: list(v) for k, v in versions.items() if v}),
+                 _encode({k: v for k, v in versions.items() if v}),  # tuples encode as lists
                  int(deleted), _encode(sorted(disputed)) if disputed else "[]",
                  *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
                 for row, versions, deleted, disputed in rows

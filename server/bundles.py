@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (SCHEMA_VERSION, Ack, ack_dict, pack, page_dict,
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, ack_dict, pack, page_dict,
                                         push_from_dict, unpack)
 
 from .errors import BadRequest, UpgradeRequired
@@ -57,7 +57,9 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     cursor = after
     while True:
         page = sync.pull(device, cursor, PAGE)
-        reply["pages"].append(page_dict(page.entries, page.cursor, page.more, device.villages))
+        reply["pages"].append(page_dict(
+            page.entries, page.cursor, page.more, device.villages,
+            compact=message.schema_version >= COMPACT_VERSIONS_SINCE))
         cursor = page.cursor
         if not page.more:
             break

@@ -50,6 +50,13 @@ class PullPage:
 
 
 @dataclass
+class PullPageWire:
+    entry_texts: list[str]
+    cursor: int
+    more: bool
+
+
+@dataclass
 class _Batch:
     """What a push batch changes, gathered before one write."""
 
@@ -287,6 +294,16 @@ class SyncService:
         entries = entries[:limit]
         cursor = entries[-1].cursor if entries else after
         return PullPage(entries, cursor, more)
+
+    def pull_wire(self, device: DeviceRecord, after: int, limit: int, *,
+                  compact: bool = True) -> PullPageWire:
+        """:meth:`pull` with every entry already as its wire JSON text (versions as objects
+        unless ``compact``)."""
+        entries = self.storage.pull_wire(device.villages, after, limit + 1, compact=compact)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        cursor = entries[-1][0] if entries else after
+        return PullPageWire([text for _, text in entries], cursor, more)
 
     # -- conflicts -------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ fixture returning a fresh, upgraded, empty backend.
 
 from __future__ import annotations
 
+import itertools
+import json
+
 import pytest
 
 from client_kit.engine.merge import RowState
@@ -74,6 +77,25 @@ class StorageConformance:
         assert storage.pull([V1], 0, 1)[0].row_id == "r1"
         assert storage.head([V1]) == second[0] and storage.head([V2]) == first[1]
         assert storage.pull([], 0, 10) == [] and storage.head([]) == 0
+
+    def test_pull_wire_is_pull_encoded_for_the_wire(self, storage):
+        person = LogDraft("person", "p1", V1, {"name": "李秀英", "id_number": "52273119900101001X",
+                                               "phone": None},
+                          {"name": (7 << 16, "dev-a"), "id_number": (7 << 16, "dev-a"),
+                           "phone": (7 << 16, "dev-a")}, False, ("name",), "dev-a", 2, "worker")
+        gone = LogDraft("household", "r9", V1, {}, {"_deleted": (8 << 16, "dev-b")}, True, (),
+                        "dev-b", 3, None)
+        with storage.atomic():
+            storage.append_log([log("r1", note="引号\"和\\反斜杠"), person, gone, log("r2", V2)])
+        for (after, limit), compact in itertools.product(((0, 10), (0, 2), (1, 10)),
+                                                        (True, False)):
+            entries = storage.pull([V1], after, limit)
+            wire = storage.pull_wire([V1], after, limit, compact=compact)
+            assert [c for c, _ in wire] == [e.cursor for e in entries]
+            assert [json.loads(t) for _, t in wire] == [e.to_wire(compact) for e in entries]
+        assert [e.versions for e in storage.pull([V1], 0, 10)] == [
+            {"note": (1 << 16, "dev-a")}, person.versions, gone.versions]
+        assert storage.pull_wire([], 0, 10) == []
 
     def test_history_lists_every_entry_of_a_row(self, storage):
         with storage.atomic():

@@ -1,6 +1,10 @@
 """The SQLite backend passes the storage conformance suite."""
 
+import os
+
 import pytest
+
+from client_kit.field_cipher import FieldCipher
 
 from server.storage.sqlite import SQLiteStorage
 
@@ -17,3 +21,14 @@ def storage(tmp_path):
 
 class TestSQLiteStorage(StorageConformance):
     pass
+
+
+class TestSealedSQLiteStorage(StorageConformance):
+    """The same contract with a data key: sensitive values sealed at rest."""
+
+    @pytest.fixture
+    def storage(self, tmp_path):
+        backend = SQLiteStorage(str(tmp_path / "server.sqlite"), FieldCipher(os.urandom(32)))
+        backend.upgrade()
+        yield backend
+        backend.close()

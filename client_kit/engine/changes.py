@@ -100,6 +100,41 @@ class Change:
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:32]
 
 
+def compact_versions(field_names: Any, deleted: bool | None,
+                     versions: dict[str, Any]) -> Any:
+    """The versions of a log entry for the wire and the log, as small as they can be.
+
+    An entry usually carries one write: every field it names (and ``_deleted`` when it
+    changes the tombstone) has the same version. Then the versions are that one ``[hlc,
+    device]`` pair, else an object ``{field: [hlc, device]}``. :func:`expand_versions` is the
+    inverse. Versions may be tuples or lists.
+    """
+    expected = set(field_names)
+    if deleted is not None:
+        expected.add(DELETED)
+    values = list(versions.values())
+    if values and versions.keys() == expected and all(v == values[0] for v in values):
+        return [values[0][0], values[0][1]]
+    return {k: [v[0], v[1]] for k, v in versions.items()}
+
+
+def expand_versions(raw: Any, field_names: Any, deleted: bool | None) -> dict[str, Version]:
+    """Inverse of :func:`compact_versions`: ``{field: (hlc, device)}``, nulls left out.
+
+    Raises ``TypeError``/``ValueError`` on a bad shape.
+    """
+    if isinstance(raw, list):
+        one = version_from_json(raw)
+        expanded = dict.fromkeys(field_names, one)
+        if deleted is not None:
+            expanded[DELETED] = one
+        return expanded  # type: ignore[return-value]
+    if not isinstance(raw, dict):
+        raise TypeError("versions must be an object or one [hlc, device] pair")
+    parsed = {k: version_from_json(v) for k, v in raw.items()}
+    return {k: v for k, v in parsed.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class PulledEntry:
     """One entry of the server's ordered change log, as a device pulls it.
@@ -118,17 +153,21 @@ class PulledEntry:
     deleted: bool | None = None
     disputed: tuple[str, ...] = ()
 
-    def to_wire(self) -> list[Any]:
+    def to_wire(self, compact: bool = True) -> list[Any]:
+        """The list form for the wire; ``compact=False`` always sends versions as an object
+        (what clients of schema version 1 read)."""
+        versions = (compact_versions(self.fields, self.deleted, self.versions) if compact
+                    else {k: list(v) for k, v in self.versions.items()})
         return [self.cursor, self.record_type, self.row_id, self.village, self.fields,
-                {k: list(v) for k, v in self.versions.items()}, self.deleted,
-                list(self.disputed)]
+                versions, self.deleted, list(self.disputed)]
 
     @classmethod
     def from_wire(cls, raw: list[Any]) -> "PulledEntry":
         if not isinstance(raw, list):
             raise TypeError("an entry is an array")
         cursor, record_type, row_id, village, fields, versions, deleted, disputed = raw
-        parsed = {k: version_from_json(v) for k, v in versions.items()}
-        return cls(int(cursor), record_type, row_id, village, dict(fields),
-                   {k: v for k, v in parsed.items() if v is not None},
-                   None if deleted is None else bool(deleted), tuple(disputed))
+        if not isinstance(fields, dict):
+            raise TypeError("entry fields must be an object")
+        deleted = None if deleted is None else bool(deleted)
+        return cls(int(cursor), record_type, row_id, village, fields,
+                   expand_versions(versions, fields, deleted), deleted, tuple(disputed))

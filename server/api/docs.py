@@ -165,7 +165,9 @@ SPEC: dict[str, Any] = {
             "PullPage": {"type": "object", "properties": {
                 "entries": {"type": "array", "items": {"type": "array", "description":
                             "[cursor, record_type, row_id, village, fields, versions, "
-                            "deleted, disputed]"}},
+                            "deleted, disputed]; versions is one [hlc, device] pair when a "
+                            "single write made the entry (schema 2 clients), else an object "
+                            "{field: [hlc, device]}"}},
                 "cursor": {"type": "integer"}, "more": {"type": "boolean"},
                 "villages": {"type": "array", "items": {"type": "string"}}}},
             "Resolution": {"type": "object", "required": ["action", "comment"], "properties": {

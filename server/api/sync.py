@@ -9,8 +9,8 @@ from flask import Blueprint, Response, current_app, request
 
 from client_kit.engine.envelope import Opened
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (SCHEMA_VERSION, Ack, decode_push, encode_ack,
-                                        encode_pull_page, pack, unpack)
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, decode_push, encode_ack,
+                                        pack, pack_pull_page, unpack)
 
 from ..db import get_gate, get_storage, get_sync
 from ..errors import BadRequest, UpgradeRequired
@@ -99,12 +99,14 @@ def push():  # type: ignore[no-untyped-def]
     return _reply(device, "push-reply", ack.acked_through, encode_ack(ack), opened)
 
 
-def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any) -> bytes:
+def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any,
+              schema_version: int = SCHEMA_VERSION) -> bytes:
     if not isinstance(after, int) or not isinstance(limit, int) or after < 0 or limit < 1:
         raise BadRequest("after 不能为负，limit 至少为 1", code="bad_request")
     limit = min(limit, int(current_app.config["PULL_PAGE_MAX"]))
-    page = sync.pull(device, after, limit)
-    return encode_pull_page(page.entries, page.cursor, page.more, device.villages)
+    page = sync.pull_wire(device, after, limit,
+                          compact=schema_version >= COMPACT_VERSIONS_SINCE)
+    return pack_pull_page(page.entry_texts, page.cursor, page.more, device.villages)
 
 
 @bp.post("/pull")
@@ -115,5 +117,6 @@ def pull():  # type: ignore[no-untyped-def]
     message = _message(opened.payload)
     check_schema(message.get("schema_version"), _minimum())
     body = pull_page(get_sync(), device, message.get("after"),
-                     message.get("limit", int(current_app.config["PULL_PAGE_SIZE"])))
+                     message.get("limit", int(current_app.config["PULL_PAGE_SIZE"])),
+                     message["schema_version"])
     return _reply(device, "pull-reply", int(message["after"]), body, opened)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from client_kit.engine.changes import PulledEntry, Version
+from client_kit.engine.protocol import entry_json
 from client_kit.engine.merge import RowState
 
 
@@ -169,6 +170,16 @@ class Storage(abc.ABC):
 
         An entry committed later never gets a cursor lower than one already served.
         """
+
+    def pull_wire(self, villages: list[str], after: int, limit: int, *,
+                  compact: bool = True) -> list[tuple[int, str]]:
+        """What :meth:`pull` returns, each entry as ``(cursor, JSON text of its wire form)``.
+
+        The pull endpoint only forwards entries, so a backend that keeps them as JSON can hand
+        the text over without decoding and re-encoding it. ``compact=False`` gives versions
+        as objects, for clients older than compact versions.
+        """
+        return [(e.cursor, entry_json(e, compact)) for e in self.pull(villages, after, limit)]
 
     @abc.abstractmethod
     def head(self, villages: list[str]) -> int:

@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 import migrations
 from client_kit.domain import record_type
-from client_kit.engine.changes import DELETED, PulledEntry, version_from_json
+from client_kit.engine.changes import (DELETED, PulledEntry, compact_versions, expand_versions,
+                                       version_from_json)
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
@@ -138,7 +139,7 @@ class SQLiteStorage(Storage):
             [
                 (first + i + 1, d.record_type, d.row_id, d.village_code,
                  _dumps(self._seal_fields(d.record_type, d.row_id, d.fields)),
-                 _dumps({k: list(v) for k, v in d.versions.items()}),
+                 _dumps(compact_versions(d.fields, d.deleted, d.versions)),
                  None if d.deleted is None else int(d.deleted), _dump_list(d.disputed),
                  d.device_id, d.seq, d.user_name, at)
                 for i, d in enumerate(drafts)
@@ -155,14 +156,38 @@ class SQLiteStorage(Storage):
             " ORDER BY cursor LIMIT ?", (after, *villages, limit)).fetchall()
         # One parse for the whole page: the stored columns are JSON texts already.
         parsed = json.loads("[" + ",".join(f"[{r[4]},{r[5]},{r[7]}]" for r in rows) + "]")
-        return [
-            PulledEntry(cursor, rtype, row_id, village,
-                        self._open_fields(rtype, row_id, fields),
-                        {k: version_from_json(v) for k, v in versions.items()},
-                        None if deleted is None else bool(deleted), tuple(disputed))
-            for (cursor, rtype, row_id, village, _, _, deleted, _), (fields, versions, disputed)
-            in zip(rows, parsed)
-        ]
+        entries = []
+        for (cursor, rtype, row_id, village, _, _, deleted, _), (fields, versions, disputed) in (
+                zip(rows, parsed)):
+            deleted = None if deleted is None else bool(deleted)
+            entries.append(PulledEntry(cursor, rtype, row_id, village,
+                                       self._open_fields(rtype, row_id, fields),
+                                       expand_versions(versions, fields, deleted), deleted,
+                                       tuple(disputed)))
+        return entries
+
+    def pull_wire(self, villages: list[str], after: int, limit: int, *,
+                  compact: bool = True) -> list[tuple[int, str]]:
+        if not villages:
+            return []
+        out = []
+        for cursor, rtype, row_id, village, fields, versions, deleted, disputed in (
+                self.conn.execute(
+                    "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted,"
+                    f" disputed FROM change_log WHERE cursor > ? AND village_code IN"
+                    f" ({_marks(villages)}) ORDER BY cursor LIMIT ?",
+                    (after, *villages, limit))):
+            # The stored texts are already the wire's JSON, but for sealed sensitive values.
+            if self._sensitive(rtype):
+                fields = _dumps(self._open_fields(rtype, row_id, json.loads(fields)))
+            flag = "null" if deleted is None else ("true" if deleted else "false")
+            if not compact and versions.startswith("["):
+                expanded = expand_versions(json.loads(versions), json.loads(fields),
+                                           None if deleted is None else bool(deleted))
+                versions = _dumps(expanded)  # tuples encode as arrays
+            head = _dumps([cursor, rtype, row_id, village])
+            out.append((cursor, f"{head[:-1]},{fields},{versions},{flag},{disputed}]"))
+        return out
 
     def head(self, villages: list[str]) -> int:
         if not villages:
@@ -182,7 +207,8 @@ class SQLiteStorage(Storage):
             (record_type_name, row_id))
         return [
             {"cursor": c, "fields": self._open_fields(record_type_name, row_id, json.loads(f)),
-             "versions": json.loads(v),
+             "versions": {k: list(ver) for k, ver in expand_versions(
+                 json.loads(v), json.loads(f), None if d is None else bool(d)).items()},
              "deleted": None if d is None else bool(d), "disputed": json.loads(dis),
              "device_id": dev, "seq": seq, "user": user, "at": at}
             for c, f, v, d, dis, dev, seq, user, at in rows

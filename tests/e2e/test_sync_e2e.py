@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
-from client_kit.engine.changes import Change
-from client_kit.engine.protocol import SCHEMA_VERSION, decode_pull_page, encode_push, pack
+from client_kit.engine.changes import Change, PulledEntry
+from client_kit.engine.protocol import (SCHEMA_VERSION, decode_pull_page, encode_push, pack,
+                                        unpack)
 from client_kit.errors import Offline, SyncError
 
 from .conftest import VILLAGE_A, VILLAGE_B, seed_village
@@ -445,3 +446,23 @@ def test_sync_health_shows_what_a_device_still_has_to_send(live_server, three_de
     status, body = api(live_server, "GET", "/api/v1/admin/devices")
     assert status == 200
     assert next(d for d in body["devices"] if d["id"] == a.device_id)["pending"] == 1
+
+
+def test_a_client_of_schema_1_still_gets_versions_it_can_read(live_server, three_devices,
+                                                             seeded):
+    """Compact entry versions (schema 2) go only to clients that announce they read them."""
+    a, b, _ = three_devices
+
+    def raw_page(schema_version: int) -> list:  # type: ignore[type-arg]
+        reply = a.channel().request("pull", 0, pack({
+            "after": 0, "limit": 5000, "schema_version": schema_version}))
+        return unpack(reply)["entries"]
+
+    old, new = raw_page(1), raw_page(SCHEMA_VERSION)
+    assert len(old) == len(new) > 0
+    assert all(isinstance(e[5], dict) for e in old)
+    assert any(isinstance(e[5], list) for e in new)
+    # Both forms mean the same versions.
+    assert [PulledEntry.from_wire(e) for e in old] == [PulledEntry.from_wire(e) for e in new]
+    assert b.store.get("person", seeded["head"]["id"], with_meta=True)["_versions"] == \
+        a.store.get("person", seeded["head"]["id"], with_meta=True)["_versions"]

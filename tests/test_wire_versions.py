@@ -1,0 +1,69 @@
+"""Pulled entries carry one version pair when a single write made them, and lose nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from client_kit.engine.changes import DELETED, PulledEntry, compact_versions, expand_versions
+from client_kit.engine.errors import ProtocolError
+from client_kit.engine.protocol import decode_pull_page, encode_pull_page, pack
+
+NAMES = st.sampled_from(["name", "sex", "phone", "note", "status", DELETED])
+VERSION = st.tuples(st.integers(1, 2**62), st.sampled_from(["dev-a", "dev-b", "server"]))
+
+
+@st.composite
+def entries(draw):  # type: ignore[no-untyped-def]
+    names = draw(st.sets(NAMES.filter(lambda n: n != DELETED), max_size=5))
+    fields = {n: draw(st.one_of(st.none(), st.text(max_size=5), st.integers())) for n in names}
+    deleted = draw(st.sampled_from([None, True, False]))
+    one = draw(VERSION)
+    uniform = draw(st.booleans())
+    keys = draw(st.sets(NAMES, max_size=6)) if not uniform else (
+        set(names) | ({DELETED} if deleted is not None else set()))
+    versions = {k: (one if uniform else draw(VERSION)) for k in keys}
+    return PulledEntry(7, "person", "p1", "522731100201", fields, versions, deleted,
+                       tuple(sorted(draw(st.sets(NAMES, max_size=2)))))
+
+
+@given(entries(), st.booleans())
+def test_an_entry_survives_the_wire_in_either_form(entry, compact) -> None:  # type: ignore[no-untyped-def]
+    page = decode_pull_page(encode_pull_page([entry], 7, False, ["522731100201"],
+                                             compact=compact))
+    assert page.entries == [entry]
+
+
+def test_one_write_travels_as_one_pair_and_anything_else_as_an_object() -> None:
+    v = (5 << 16, "dev-a")
+    assert compact_versions({"name": 1, "sex": 2}, None, {"name": v, "sex": v}) == [5 << 16,
+                                                                                   "dev-a"]
+    # A tombstone change with its own version, in the same write.
+    assert compact_versions({}, True, {DELETED: v}) == [5 << 16, "dev-a"]
+    # Two writes, a field without a version, a tombstone without one: objects.
+    assert isinstance(compact_versions({"name": 1, "sex": 2}, None,
+                                       {"name": v, "sex": (6 << 16, "dev-a")}), dict)
+    assert isinstance(compact_versions({"name": 1, "sex": 2}, None, {"name": v}), dict)
+    assert isinstance(compact_versions({"name": 1}, False, {"name": v}), dict)
+    assert expand_versions([5 << 16, "dev-a"], {"name": 1}, False) == {"name": v, DELETED: v}
+
+
+def test_a_page_with_a_malformed_version_is_refused_as_a_protocol_error() -> None:
+    for versions in ("soon", [1], {"name": [1]}, 5):
+        body = pack({"entries": [[1, "person", "p1", "522731100201", {"name": "x"}, versions,
+                                  None, []]], "cursor": 1, "more": False, "villages": []})
+        with pytest.raises(ProtocolError):
+            decode_pull_page(body)
+
+
+def test_the_compact_form_is_smaller_on_the_wire() -> None:
+    v = (1_700_000_000_000 << 16, "dev-7f3a9c2b1e04")
+    entry = PulledEntry(1, "attendance", "a1", "522731100201",
+                        {n: "x" for n in ("post_id", "person_id", "day", "status", "hours")},
+                        {n: v for n in ("post_id", "person_id", "day", "status", "hours")})
+    objects = json.dumps(entry.to_wire(False))
+    pair = json.dumps(entry.to_wire(True))
+    assert len(pair) < len(objects) / 2
