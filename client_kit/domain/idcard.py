@@ -7,6 +7,7 @@ for men, even for women) and one check character computed with ISO 7064 MOD 11-2
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ class IdNumber:
 
 def check_character(first17: str) -> str:
     """The check character for the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    total = sum(map(operator.mul, map(int, first17), _WEIGHTS))
     return _CHECK[total % 11]
 
 
