@@ -119,6 +119,7 @@ class DeviceStore:
         self._transactions = Transactions(conn)
         self._codecs: dict[str, RowCodec] = {}
         self.keys: DeviceKeys | None = None
+        self._cipher_of: tuple[DeviceKeys, FieldCipher] | None = None
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -222,7 +223,10 @@ class DeviceStore:
 
     def _cipher(self) -> FieldCipher | None:
         if self.keys is not None:
-            return FieldCipher(self.keys.data_key)
+            # One cipher per set of keys: making one runs AES's key schedule.
+            if self._cipher_of is None or self._cipher_of[0] is not self.keys:
+                self._cipher_of = (self.keys, FieldCipher(self.keys.data_key))
+            return self._cipher_of[1]
         if self.has_keys:
             raise Locked("设备已锁定，请输入口令解锁")
         return None
@@ -473,7 +477,7 @@ class DeviceStore:
             "INSERT INTO outbox (record_type, row_id, village_code, hlc, op, fields, base,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (rt.name, row_id, village, hlc, op, self._seal_outbox(fields),
-             json.dumps({k: list(v) if v else None for k, v in base.items()}),
+             _encode({k: list(v) if v else None for k, v in base.items()}),
              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
         )
 
@@ -483,12 +487,13 @@ class DeviceStore:
         return cipher.seal_bytes(text.encode(), "outbox") if cipher else text
 
     def _open_outbox(self, stored: str) -> dict[str, Any]:
-        if is_sealed(stored):
-            cipher = self._cipher()
-            if cipher is None:
-                raise Locked("设备已锁定，请输入口令解锁")
-            return dict(json.loads(cipher.open_bytes(stored, "outbox")))
-        return dict(json.loads(stored))
+        return dict(json.loads(self._open_outbox_text(stored) if is_sealed(stored) else stored))
+
+    def _open_outbox_text(self, sealed: str) -> str:
+        cipher = self._cipher()
+        if cipher is None:
+            raise Locked("设备已锁定，请输入口令解锁")
+        return cipher.open_bytes(sealed, "outbox").decode("utf-8")
 
     # -- outbox and pulled changes (used by the sync client) -------------------------------
 
@@ -501,6 +506,25 @@ class DeviceStore:
                 "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
                 " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
         ]
+
+    def pending_wire(self, limit: int = 500) -> list[tuple[int, str]]:
+        """The oldest unacknowledged changes as ``(seq, JSON text of Change.to_wire())``.
+
+        The outbox keeps fields and base as JSON already; a push only forwards them, so they
+        are not decoded and encoded again (see :func:`client_kit.engine.protocol.pack_push`).
+        """
+        out = []
+        for seq, rtype, row_id, village, hlc, op, fields, base in self.conn.execute(
+                "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
+                " FROM outbox ORDER BY seq LIMIT ?", (limit,)):
+            if is_sealed(fields):
+                fields = self._open_outbox_text(fields)
+            # A base without any version (a create) travels as null, as Change.to_wire does.
+            if op != DELETE and "[" not in base:
+                base = "null"
+            head = _encode([seq, rtype, row_id, village, hlc, op])
+            out.append((seq, f"{head[:-1]},{fields},{base}]"))
+        return out
 
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])

@@ -17,7 +17,7 @@ from .channel import Channel
 from .engine.errors import ProtocolError
 from .engine.hlc import physical_ms
 from .engine.protocol import (SCHEMA_VERSION, PullPageMessage, decode_ack, decode_pull_page,
-                              encode_push, pack, unpack)
+                              pack, pack_push, unpack)
 from .errors import CunsyncError, SyncError
 from .store import DeviceStore
 
@@ -89,12 +89,13 @@ class SyncClient:
         total = self.store.pending_count()
         done = 0
         while True:
-            changes = self.store.pending(limit=self.batch_size)
+            changes = self.store.pending_wire(limit=self.batch_size)
             if not changes:
                 break
-            body = encode_push(changes, app_version=self.app_version)
-            ack = decode_ack(self.channel.request("push", changes[0].seq, body))
-            if ack.acked_through < changes[-1].seq:
+            body = pack_push([text for _, text in changes], app_version=self.app_version)
+            first, last = changes[0][0], changes[-1][0]
+            ack = decode_ack(self.channel.request("push", first, body))
+            if ack.acked_through < last:
                 raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
             self.store.acknowledge(ack.acked_through)
             summary.sent += ack.applied
