@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import Executor, Future
 from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -71,9 +72,34 @@ class Channel:
         reply = self.transport.exchange(purpose, self.seal(purpose, counter, payload))
         return self.open(reply, f"{purpose}-reply").payload
 
+    def send(self, purpose: str, counter: int, payload: bytes,
+             executor: Executor) -> "InFlight":
+        """Start one sealed request on ``executor``; :meth:`InFlight.reply` waits for it.
+
+        Only the network exchange runs on the executor's thread: sealing happens here and
+        opening in ``reply``, on the caller's thread, which alone uses the store.
+        """
+        assert self.transport is not None
+        envelope = self.seal(purpose, counter, payload)
+        return InFlight(self, purpose, executor.submit(self.transport.exchange, purpose,
+                                                       envelope))
+
     def trust_server_keys(self, keys: Any) -> None:
         """Adopt the server's current key list (from a verified reply)."""
         if isinstance(keys, list) and keys and all(
                 isinstance(k, dict) and {"key_id", "sign", "box"} <= set(k) for k in keys):
             ordered = sorted(keys, key=lambda k: k.get("status") != "active")
             self.store.set_meta("server_keys", json.dumps(ordered))
+
+
+class InFlight:
+    """A request on its way: the reply, opened and verified, once it is back."""
+
+    def __init__(self, channel: Channel, purpose: str, future: Future[bytes]) -> None:
+        self.channel = channel
+        self.purpose = purpose
+        self.future = future
+
+    def reply(self) -> bytes:
+        """The reply's payload; raises what the exchange raised (``Offline``, a refusal)."""
+        return self.channel.open(self.future.result(), f"{self.purpose}-reply").payload

@@ -507,8 +507,9 @@ class DeviceStore:
                 " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
         ]
 
-    def pending_wire(self, limit: int = 500) -> list[tuple[int, str]]:
-        """The oldest unacknowledged changes as ``(seq, JSON text of Change.to_wire())``.
+    def pending_wire(self, limit: int = 500, after_seq: int = 0) -> list[tuple[int, str]]:
+        """The oldest unacknowledged changes after ``after_seq`` as ``(seq, JSON text of
+        Change.to_wire())``.
 
         The outbox keeps fields and base as JSON already; a push only forwards them, so they
         are not decoded and encoded again (see :func:`client_kit.engine.protocol.pack_push`).
@@ -516,7 +517,7 @@ class DeviceStore:
         out = []
         for seq, rtype, row_id, village, hlc, op, fields, base in self.conn.execute(
                 "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base"
-                " FROM outbox ORDER BY seq LIMIT ?", (limit,)):
+                " FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)):
             if is_sealed(fields):
                 fields = self._open_outbox_text(fields)
             # A base without any version (a create) travels as null, as Change.to_wire does.

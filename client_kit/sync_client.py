@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -86,37 +87,63 @@ class SyncClient:
             self.clock_repaired = True
 
     def push(self, summary: SyncSummary, progress: Progress | None = None) -> None:
+        """Send the outbox in batches, each acknowledged before its entries are dropped.
+
+        While the server works on one batch, the device reads and packs the next; it sends
+        it only once the first is acknowledged, so the server sees the batches in order.
+        """
         total = self.store.pending_count()
         done = 0
-        while True:
-            changes = self.store.pending_wire(limit=self.batch_size)
-            if not changes:
-                break
-            body = pack_push([text for _, text in changes], app_version=self.app_version)
-            first, last = changes[0][0], changes[-1][0]
-            ack = decode_ack(self.channel.request("push", first, body))
-            if ack.acked_through < last:
-                raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
-            self.store.acknowledge(ack.acked_through)
-            summary.sent += ack.applied
-            summary.repeated += ack.repeated
-            summary.conflicts += ack.conflicts
-            done += len(changes)
-            if progress:
-                progress("push", done, max(total, done))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-push") as net:
+            batch = self._next_batch(after_seq=0)
+            while batch is not None:
+                first, last, count, body = batch
+                flight = self.channel.send("push", first, body, net)
+                upcoming = self._next_batch(after_seq=last)
+                ack = decode_ack(flight.reply())
+                if ack.acked_through < last:
+                    raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
+                self.store.acknowledge(ack.acked_through)
+                summary.sent += ack.applied
+                summary.repeated += ack.repeated
+                summary.conflicts += ack.conflicts
+                done += count
+                if progress:
+                    progress("push", done, max(total, done))
+                batch = upcoming
+
+    def _next_batch(self, after_seq: int) -> tuple[int, int, int, bytes] | None:
+        """``(first seq, last seq, count, push body)`` of the next batch, or ``None``."""
+        changes = self.store.pending_wire(limit=self.batch_size, after_seq=after_seq)
+        if not changes:
+            return None
+        body = pack_push([text for _, text in changes], app_version=self.app_version)
+        return changes[0][0], changes[-1][0], len(changes), body
 
     def pull(self, summary: SyncSummary, progress: Progress | None = None,
              head: int = 0) -> None:
-        start = cursor = int(self.store.meta("cursor", "0") or 0)
-        while True:
-            page = decode_pull_page(self.channel.request("pull", cursor, pack({
-                "after": cursor, "limit": self.page_size, "schema_version": SCHEMA_VERSION})))
-            summary.received += apply_page(self.store, page)
-            cursor = page.cursor
-            if progress:
-                progress("pull", cursor - start, max(head - start, cursor - start))
-            if not page.more:
-                break
+        """Pull pages until the log's end, each stored with its cursor in one transaction.
+
+        The request for the next page goes out before this page is applied, so the server
+        prepares it meanwhile. A failed request surfaces after the page before it is stored.
+        """
+        start = int(self.store.meta("cursor", "0") or 0)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-pull") as net:
+            flight = self.channel.send("pull", start, self._pull_message(start), net)
+            while True:
+                page = decode_pull_page(flight.reply())
+                if page.more:
+                    flight = self.channel.send("pull", page.cursor,
+                                               self._pull_message(page.cursor), net)
+                summary.received += apply_page(self.store, page)
+                if progress:
+                    done = page.cursor - start
+                    progress("pull", done, max(head - start, done))
+                if not page.more:
+                    break
+
+    def _pull_message(self, after: int) -> bytes:
+        return pack({"after": after, "limit": self.page_size, "schema_version": SCHEMA_VERSION})
 
 
 def _unpacked(payload: bytes) -> dict[str, Any]:

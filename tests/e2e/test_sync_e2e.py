@@ -237,6 +237,36 @@ def test_a_push_whose_answer_is_lost_is_not_applied_twice(live_server, three_dev
     assert len(b.store.query("attendance")) == 10
 
 
+def test_a_push_cut_at_its_second_batch_keeps_the_rest_and_sends_nothing_twice(
+        live_server, three_devices, seeded):
+    """The device packs the next batch while the server works on one; a cut loses neither."""
+    a, b, _ = three_devices
+    for day in range(1, 13):
+        a.store.create("attendance", {"post_id": seeded["post"]["id"],
+                                      "day": f"2026-09-{day:02d}",
+                                      "person_id": seeded["wife"]["id"], "status": "on_post"})
+    pushes: list[int] = []
+
+    def second_push_dropped(method: str, path: str, n: int) -> str | None:
+        if path.endswith("/push"):
+            pushes.append(n)
+            return "drop" if len(pushes) == 2 else None
+        return None
+
+    with CuttingProxy(live_server.httpd.server_port, CutPlan(second_push_dropped)) as proxy:
+        with pytest.raises(Offline):
+            a.client(proxy.url, batch_size=5).sync()
+    assert len(pushes) == 2  # nothing was sent after the batch whose answer was lost
+    assert a.store.pending_count() == 7  # the first batch acknowledged, the rest kept
+    summary = a.client(batch_size=5).sync()
+    assert summary.repeated == 5 and summary.sent == 2 and a.store.pending_count() == 0
+    storage = live_server.storage()
+    assert storage.count_rows("attendance") == 12
+    storage.close()
+    b.sync()
+    assert len(b.store.query("attendance")) == 12
+
+
 @pytest.mark.parametrize("cut", ["drop", "truncate"])
 def test_a_pull_cut_mid_page_resumes_with_nothing_missing(live_server, three_devices, seeded,
                                                           tmp_path, cut):
@@ -253,7 +283,11 @@ def test_a_pull_cut_mid_page_resumes_with_nothing_missing(live_server, three_dev
         with pytest.raises(Offline):
             fresh.client(proxy.url, page_size=7).sync()
     cursor_after_cut = int(fresh.store.meta("cursor"))
-    assert 0 < cursor_after_cut  # two pages were stored before the cut
+    # Exactly the two pages before the cut were stored, though the third was already asked
+    # for while the second was being applied.
+    storage = live_server.storage()
+    assert cursor_after_cut == storage.pull([VILLAGE_A], 0, 14)[-1].cursor
+    storage.close()
     fresh.client(page_size=7).sync()
     assert len(fresh.store.query("attendance")) == 30
     assert fresh.store.get("person", seeded["wife"]["id"])["name"] == "李秀英"
