@@ -1,8 +1,14 @@
 #!/usr/bin/env python
 """Sync benchmark: push and pull realistic village records through the real HTTP server.
 
-Everything runs in one process on loopback (the Flask app served by werkzeug in a thread, as
-in the end-to-end tests), in a temporary directory that is removed at the end:
+The county server runs in a process of its own, as in production: the script starts itself
+again with ``--serve-worker``, and that child serves the Flask app with werkzeug's threaded
+server on a free 127.0.0.1 port until the benchmark ends (or dies: it stops when its stdin
+closes). So the device code and the server don't share a GIL. The push CPU figures add the
+server process's CPU time (from ``/proc/<pid>/stat``) to the device's, and the envelope
+figures add its sealing and opening time. (``--profile`` runs the server in a thread of this
+process instead, since werkzeug's profiler middleware must wrap the app where it is served.)
+Everything happens in a temporary directory that is removed at the end:
 
 1. make ``--records`` realistic records (Chinese names and text, valid ID numbers) in a device
    store, in one transaction;
@@ -41,6 +47,7 @@ import platform
 import pstats
 import random
 import resource
+import select
 import shutil
 import sqlite3
 import statistics
@@ -76,6 +83,7 @@ PASSPHRASE = "山里没有信号"
 REGION = "522731"  # 长顺坝县 (a made-up county in Guizhou)
 VILLAGE = "522731100201"  # the 10,000-record village
 BIG_VILLAGES = ("522731101201", "522731101202", "522731101203", "522731101204")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of CPU times in /proc/<pid>/stat
 
 # -- realistic records -----------------------------------------------------------------------
 
@@ -333,40 +341,125 @@ def write_records(store: DeviceStore, recs: Iterable[Rec]) -> list[tuple[str, st
 # -- the server on loopback ------------------------------------------------------------------
 
 
+def bench_app(storage_url: str, data_key: str) -> Any:
+    """The county server's Flask app on ``storage_url``, its storage upgraded."""
+    app = create_app({
+        "STORAGE_URL": storage_url, "SECRET_KEY": "bench",
+        # An explicit data key, so nothing is written to the repository's instance folder.
+        "DATA_KEY": data_key,
+    })
+    storage = open_storage(storage_url)
+    storage.upgrade()
+    storage.close()
+    return app
+
+
 class BenchServer:
-    """The Flask app served by werkzeug in a thread on a free 127.0.0.1 port."""
+    """The county server on a free 127.0.0.1 port, in a child process of its own as in
+    production (see :func:`serve_worker`), so the device code and the server don't share a
+    GIL.
+
+    With ``profile_dir`` (``--profile``) it runs in a thread of this process instead: werkzeug's
+    ``ProfilerMiddleware`` has to wrap the app in the process that serves it.
+    """
 
     def __init__(self, workdir: Path, *, profile_dir: Path | None = None) -> None:
         self.db_path = workdir / "server.sqlite"
         self.storage_url = f"sqlite:///{self.db_path}"
-        self.app = create_app({
-            "STORAGE_URL": self.storage_url, "SECRET_KEY": "bench",
-            # An explicit data key, so nothing is written to the repository's instance folder.
-            "DATA_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
-        })
-        storage = open_storage(self.storage_url)
-        storage.upgrade()
-        storage.close()
-        wsgi: Any = self.app
-        if profile_dir is not None:
-            from werkzeug.middleware.profiler import ProfilerMiddleware
+        data_key = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+        self.proc: subprocess.Popen[str] | None = None
+        self.httpd: Any = None
+        self.thread: threading.Thread | None = None
+        if profile_dir is None:
+            self._start_child(data_key)
+            return
+        from werkzeug.middleware.profiler import ProfilerMiddleware
 
-            wsgi = ProfilerMiddleware(
-                self.app, stream=None, profile_dir=str(profile_dir),
-                filename_format="{method}.{path}.{time:.6f}.{elapsed:.0f}ms.prof")
+        wsgi = ProfilerMiddleware(
+            bench_app(self.storage_url, data_key), stream=None, profile_dir=str(profile_dir),
+            filename_format="{method}.{path}.{time:.6f}.{elapsed:.0f}ms.prof")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.httpd = make_server("127.0.0.1", 0, wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def _start_child(self, data_key: str) -> None:
+        # The child serves until its stdin says "quit" or is closed: if this process dies, the
+        # pipe closes and the server stops too.
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-worker",
+             "--db", str(self.db_path), "--data-key", data_key],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 120)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line.strip().isdigit():
+            self._stop_child()
+            raise RuntimeError(f"the server process did not start (exit code "
+                               f"{self.proc.returncode}; its errors are above)")
+        self.url = f"http://127.0.0.1:{int(line)}"
+
     def __enter__(self) -> "BenchServer":
-        self.thread.start()
+        if self.thread is not None:
+            self.thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        if self.proc is not None:
+            self._stop_child()
+        else:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            assert self.thread is not None
+            self.thread.join(timeout=10)
+
+    def _stop_child(self) -> None:
+        assert self.proc is not None
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        except (OSError, ValueError):  # already gone
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id (None when it runs in this process)."""
+        return self.proc.pid if self.proc is not None else None
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all its threads) of the server process so far, from
+        ``/proc/<pid>/stat``; 0 when the server runs in this process (``time.process_time``
+        already counts it)."""
+        if self.proc is None:
+            return 0.0
+        with open(f"/proc/{self.proc.pid}/stat") as handle:
+            stat = handle.read()
+        # The fields after the command name, which is in parentheses and may hold spaces:
+        # state is field 3, utime 14 and stime 15.
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def cpu_clock(self) -> float:
+        """CPU seconds of this process (the device) plus the server process."""
+        return time.process_time() + self.cpu_seconds()
+
+    def take_envelope_seconds(self) -> float:
+        """Seconds the server process spent sealing and opening envelopes since the last call
+        (0 when the server runs in this process: this process's clock counts them)."""
+        if self.proc is None:
+            return 0.0
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("envelopes\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
 
     def enrol(self, path: Path, user: str, villages: list[str]) -> DeviceStore:
         storage = open_storage(self.storage_url)
@@ -375,6 +468,39 @@ class BenchServer:
         finally:
             storage.close()
         return enrol_device(path, self.url, code, PASSPHRASE)
+
+
+def serve_worker(args: argparse.Namespace) -> None:
+    """Child process: the county server (werkzeug's threaded server) on a free 127.0.0.1 port.
+
+    Prints the port, then reads commands on stdin: ``envelopes`` answers with the seconds spent
+    sealing and opening envelopes since the last ask; ``quit`` or the end of stdin (the
+    benchmark has ended or died) stops the server.
+    """
+    import server.gate
+
+    out, sys.stdout = sys.stdout, sys.stderr  # stdout carries only the answers
+    envelopes = EnvelopeClock((server.gate,))
+    storage_url = f"sqlite:///{Path(args.db).resolve()}"
+    app = bench_app(storage_url, args.data_key)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    print(httpd.server_port, file=out, flush=True)
+    try:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "quit":
+                break
+            if command == "envelopes":
+                print(repr(envelopes.take()), file=out, flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
 
 
 def envelope_payload_size(envelope: bytes) -> int:
@@ -419,8 +545,9 @@ def client_for(store: DeviceStore, url: str, *, batch_size: int = 500,
 
 @dataclass
 class Timed:
-    """Progress callbacks with the records done, the wall-clock time and this process's CPU
-    time (all threads: the device and, in this process, the server).
+    """Progress callbacks with the records done, the wall-clock time and the CPU time given by
+    ``cpu``: this process's (all threads) by default; ``BenchServer.cpu_clock`` adds the
+    server process's, so a push's CPU time is the device's and the server's.
 
     ``count`` gives the records done so far (a pull's progress counts cursor positions, which
     include other villages' entries); without it the callback's own count is used. CPU time
@@ -429,14 +556,18 @@ class Timed:
     """
 
     count: Callable[[], int] | None = None
+    cpu: Callable[[], float] = time.process_time
     start: float = field(default_factory=time.perf_counter)
-    cpu_start: float = field(default_factory=time.process_time)
+    cpu_start: float = field(init=False)
     marks: list[tuple[int, float, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cpu_start = self.cpu()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         self.marks.append((self.count() if self.count else done,
                            time.perf_counter() - self.start,
-                           time.process_time() - self.cpu_start))
+                           self.cpu() - self.cpu_start))
 
     def steps(self) -> list[tuple[int, float]]:
         """``(records, seconds)`` of each batch or page."""
@@ -758,6 +889,8 @@ def run_profile(args: argparse.Namespace, workdir: Path) -> None:
 
     prof_dir = workdir / "server-profiles"
     prof_dir.mkdir()
+    # Unlike the figures' run, the server runs in a thread of this process here: werkzeug's
+    # ProfilerMiddleware profiles each request in the process that serves it.
     with BenchServer(workdir, profile_dir=prof_dir) as server:
         pusher = server.enrol(workdir / "p-push.sqlite", "worker-p1", [VILLAGE])
         say(f"profile: writing {args.records} records ...")
@@ -813,15 +946,20 @@ def run_profile(args: argparse.Namespace, workdir: Path) -> None:
 
 
 class EnvelopeClock:
-    """Adds up the time spent sealing and opening envelopes, on the device and the server
-    (both run in this process), so the figures can also be given without envelopes."""
+    """Adds up the time spent sealing and opening envelopes, so the figures can also be given
+    without envelopes.
 
-    def __init__(self) -> None:
+    The ``seal`` and ``open_envelope`` of each of ``modules`` are wrapped in this process (the
+    device's ``client_kit.channel``; ``server.gate`` in the server's process, see
+    :func:`serve_worker`); ``remote`` adds the seconds the server process reports.
+    """
+
+    def __init__(self, modules: Iterable[Any], remote: Callable[[], float] | None = None
+                 ) -> None:
         self.seconds = 0.0
-        import client_kit.channel
-        import server.gate
-
-        for module in (client_kit.channel, server.gate):
+        self.remote = remote
+        self.lock = threading.Lock()  # the server's requests run in threads
+        for module in modules:
             for name in ("seal", "open_envelope"):
                 if hasattr(module, name):
                     setattr(module, name, self._timed(getattr(module, name)))
@@ -832,12 +970,16 @@ class EnvelopeClock:
             try:
                 return function(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                spent = time.perf_counter() - start
+                with self.lock:
+                    self.seconds += spent
         return timed
 
     def take(self) -> float:
-        spent, self.seconds = self.seconds, 0.0
-        return spent
+        """The seconds spent (here and, with ``remote``, in the server) since the last call."""
+        with self.lock:
+            spent, self.seconds = self.seconds, 0.0
+        return spent + (self.remote() if self.remote else 0.0)
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -846,10 +988,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     "sqlite": sqlite3.sqlite_version, "platform": platform.platform()},
         "code": code_version()}
     total_start = time.perf_counter()
-    envelopes = EnvelopeClock()
     # Other work on the machine skews every figure: note the load before and after.
     load_start = os.getloadavg()
     with BenchServer(workdir) as server:
+        import client_kit.channel
+
+        # The device's sealing and opening here, the server's in its own process.
+        envelopes = EnvelopeClock((client_kit.channel,), remote=server.take_envelope_seconds)
+        results["server"] = {"own_process": True, "pid": server.pid}
         # 1. local writes
         pusher = server.enrol(workdir / "device-a.sqlite", "worker-a", [VILLAGE])
         recs = list(plan_for(args.records, VILLAGE))
@@ -877,7 +1023,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                        page_size=args.page_size)
         client.hello()
         summary = SyncSummary()
-        timer = Timed()
+        timer = Timed(cpu=server.cpu_clock)
         envelopes.take()
         client.push(summary, timer)
         push_s = time.perf_counter() - timer.start
@@ -960,7 +1106,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             write_s = time.perf_counter() - start
             vclient, _ = client_for(store, server.url, batch_size=args.batch_size)
             vclient.hello()
-            vtimer = Timed()
+            vtimer = Timed(cpu=server.cpu_clock)
             vclient.push(SyncSummary(), vtimer)
             vpush_s = time.perf_counter() - vtimer.start
             store.close()
@@ -1082,6 +1228,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
         f"machine: {m['cpus']} CPUs, Python {m['python']}, SQLite {m['sqlite']}, {m['platform']}",
         f"code: {results['code']}",
+        "server: in its own process (werkzeug's threaded server on 127.0.0.1, as in production);"
+        " its CPU time is in the push CPU figures, its sealing/opening in the envelope figures",
         f"records: {results['records']['total']:,} "
         + ", ".join(f"{k} {v:,}" for k, v in results["records"]["by_type"].items()),
         "mix of the first 1,000: " + ", ".join(
@@ -1118,8 +1266,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Push and pull realistic records through the real cunsync server on "
-                    "127.0.0.1 and compare every rate with a bare SQLite insert.")
+        description="Push and pull realistic records through the real cunsync server, run in "
+                    "its own process on 127.0.0.1, and compare every rate with a bare SQLite "
+                    "insert.")
     parser.add_argument("--records", type=int, default=10_000,
                         help="records to push and pull (default 10000)")
     parser.add_argument("--batch-size", type=int, default=500, help="push batch (default 500)")
@@ -1142,14 +1291,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also pull each village once more under tracemalloc (slower)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     parser.add_argument("--profile", action="store_true",
-                        help="instead of the figures, cProfile the push and pull of --records")
+                        help="instead of the figures, cProfile the push and pull of --records"
+                             " (the server then runs in a thread of the benchmark's process)")
     parser.add_argument("--profile-top", type=int, default=30,
                         help="functions to list per profile (default 30)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    # The child process of the village test.
+    # The child processes: the village test's fresh device, and the server.
     parser.add_argument("--pull-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--data-key", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.village_scales = [int(s) for s in str(args.village_scales).split(",") if s.strip()]
     return args
@@ -1159,6 +1311,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.pull_worker:
         pull_worker(args)
+        return 0
+    if args.serve_worker:
+        serve_worker(args)
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="cunsync-bench-"))
     try:
