@@ -77,3 +77,10 @@ def test_a_natural_id_depends_on_every_part_of_the_key_and_the_record_type():
 def test_natural_ids_are_deterministic_uuids(record_type, key):
     assert natural_id(record_type, *key) == natural_id(record_type, *key)
     assert uuid.UUID(natural_id(record_type, *key)).version == 5
+
+
+@given(st.text(max_size=20), st.lists(st.one_of(st.text(max_size=40), st.integers()), max_size=4))
+def test_natural_id_is_exactly_uuid5_of_the_key(record_type, key) -> None:  # type: ignore[no-untyped-def]
+    from client_kit.engine.ids import NATURAL_NAMESPACE
+    name = "\x1f".join([record_type, *(str(part) for part in key)])
+    assert natural_id(record_type, *key) == str(uuid.uuid5(NATURAL_NAMESPACE, name))

@@ -121,7 +121,7 @@ class SQLiteStorage(Storage):
             [
                 (*codec.encode({**row.state.values, "id": row.id,
                                 "village_code": row.village_code}),
-                 _dumps({k: list(v) for k, v in row.state.versions.items()}),
+                 _dumps(row.state.versions),  # version tuples encode as arrays
                  int(row.state.deleted), _dump_list(row.state.disputed))
                 for row in rows
             ],
