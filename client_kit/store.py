@@ -603,7 +603,7 @@ class DeviceStore:
         Returns the number of entries applied. Fields with unpushed local changes keep their
         local value and version (see :func:`client_kit.engine.merge.apply_pulled`).
         """
-        with self.transaction():
+        with self._without_fsync(), self.transaction():
             if entries:
                 clock = HybridClock(int(self.meta("hlc", "0") or 0))
                 newest = max((v[0] for e in entries for v in e.versions.values()), default=0)
@@ -617,6 +617,23 @@ class DeviceStore:
             self._set_meta("cursor", str(cursor))
         return len(entries)
 
+    @contextlib.contextmanager
+    def _without_fsync(self) -> Iterator[None]:
+        """Commit without waiting for the disk (``synchronous=NORMAL``), for pulled pages only.
+
+        In WAL mode this loses no consistency: a power cut can only take back the last pages
+        together with their cursor, and the device pulls them again. The next commit of the
+        worker's own writes (``FULL``) syncs those pages too. See decision 0006.
+        """
+        if self._transactions.depth:
+            yield
+            return
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.conn.execute("PRAGMA synchronous=FULL")
+
     def _apply_group(self, rt: RecordType, group: list[PulledEntry],
                      pending: dict[tuple[str, str], set[str]]) -> None:
         current: dict[str, dict[str, Any]] = {}
@@ -625,10 +642,21 @@ class DeviceStore:
             for row in self._select(rt, f"id IN ({marks})", chunk):
                 current[row["id"]] = row
         for entry in group:
-            row = current.get(entry.row_id) or {
-                "id": entry.row_id, "village_code": entry.village, "_versions": {},
-                "_deleted": False, "_disputed": []}
+            row = current.get(entry.row_id)
             local_pending = pending.get((rt.name, entry.row_id), set())
+            if row is None and not local_pending:
+                # A row this device never had, with nothing of its own pending: the entry is
+                # the row (what the merge below would make of it, in one step).
+                versions = {k: v for k, v in entry.versions.items() if k in entry.fields}
+                if entry.deleted is not None and DELETED in entry.versions:
+                    versions[DELETED] = entry.versions[DELETED]
+                current[entry.row_id] = {"id": entry.row_id, "village_code": entry.village,
+                                         **entry.fields, "_versions": versions,
+                                         "_deleted": bool(entry.deleted),
+                                         "_disputed": list(entry.disputed)}
+                continue
+            row = row or {"id": entry.row_id, "village_code": entry.village, "_versions": {},
+                          "_deleted": False, "_disputed": []}
             values, versions = apply_pulled(
                 {k: v for k, v in row.items() if not k.startswith("_")}, row["_versions"],
                 {"village_code": entry.village, **entry.fields}
