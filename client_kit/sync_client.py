@@ -89,20 +89,25 @@ class SyncClient:
     def push(self, summary: SyncSummary, progress: Progress | None = None) -> None:
         """Send the outbox in batches, each acknowledged before its entries are dropped.
 
-        While the server works on one batch, the device reads and packs the next; it sends
-        it only once the first is acknowledged, so the server sees the batches in order.
+        One batch is in flight at a time, and the server sees them in order. While it works
+        on one, the device packs the next; once the answer is in, the next batch goes out
+        first and the acknowledged entries are dropped while it travels (a crash in between
+        only means those entries are sent again and acknowledged as repeated).
         """
         total = self.store.pending_count()
         done = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-push") as net:
             batch = self._next_batch(after_seq=0)
+            if batch is not None:
+                flight = self.channel.send("push", batch[0], batch[3], net)
             while batch is not None:
-                first, last, count, body = batch
-                flight = self.channel.send("push", first, body, net)
+                _, last, count, _ = batch
                 upcoming = self._next_batch(after_seq=last)
                 ack = decode_ack(flight.reply())
                 if ack.acked_through < last:
                     raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
+                if upcoming is not None:
+                    flight = self.channel.send("push", upcoming[0], upcoming[3], net)
                 self.store.acknowledge(ack.acked_through)
                 summary.sent += ack.applied
                 summary.repeated += ack.repeated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 import urllib.request
 
@@ -265,6 +266,32 @@ def test_a_push_cut_at_its_second_batch_keeps_the_rest_and_sends_nothing_twice(
     storage.close()
     b.sync()
     assert len(b.store.query("attendance")) == 12
+
+
+def test_a_device_that_fails_to_drop_acknowledged_entries_resends_them_harmlessly(
+        live_server, three_devices, seeded, monkeypatch):
+    """The next batch is already on its way when the device drops the acknowledged one: if
+    that drop fails (a full disk, a crash), both batches are simply acknowledged again."""
+    a, b, _ = three_devices
+    for day in range(1, 9):
+        a.store.create("attendance", {"post_id": seeded["post"]["id"],
+                                      "day": f"2026-08-{day:02d}",
+                                      "person_id": seeded["wife"]["id"], "status": "on_post"})
+    real = a.store.acknowledge
+
+    def disk_full(through_seq: int) -> int:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(a.store, "acknowledge", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
+        a.client(batch_size=5).sync()
+    monkeypatch.setattr(a.store, "acknowledge", real)
+    assert a.store.pending_count() == 8
+    summary = a.client(batch_size=5).sync()
+    assert summary.sent == 0 and summary.repeated == 8 and a.store.pending_count() == 0
+    storage = live_server.storage()
+    assert storage.count_rows("attendance") == 8
+    storage.close()
 
 
 @pytest.mark.parametrize("cut", ["drop", "truncate"])
