@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from client_kit.engine.changes import DELETE, DELETED, UPSERT, Change, Version
-from client_kit.engine.merge import LWW, REVIEW, RowState, apply_pulled, merge_change
+from client_kit.engine.merge import (LWW, REVIEW, MergeOutcome, RowState, _merge_field, apply_pulled,
+                                     merge_change)
 
 POLICIES = {"note": LWW, "status": REVIEW, "name": REVIEW}
 ROW = "0196f3b0-0000-7000-8000-000000000001"
@@ -219,3 +223,21 @@ def test_apply_pulled_does_not_modify_its_inputs():
     values, versions = {"note": "a"}, {"note": V1}
     apply_pulled(values, versions, {"note": "b"}, {"note": V2}, pending=set())
     assert values == {"note": "a"} and versions == {"note": V1}
+
+
+@given(st.dictionaries(st.sampled_from(["name", "note", "status", "phone"]),
+                       st.one_of(st.none(), st.text(max_size=3), st.integers()), max_size=4),
+       st.dictionaries(st.sampled_from(["name", "note", "status", "phone"]),
+                       st.one_of(st.none(), st.just(V1)), max_size=4),
+       st.dictionaries(st.sampled_from(["name", "note"]), st.text(max_size=3), max_size=2),
+       st.booleans())
+def test_a_row_without_versions_merges_as_field_by_field_would(fields, base, values,
+                                                             exists) -> None:  # type: ignore[no-untyped-def]
+    """merge_change's shortcut for a row with nothing to compare must change no decision."""
+    current = RowState(values=dict(values), exists=exists)
+    incoming: Version = (300, "dev-c")
+    expected = MergeOutcome()
+    for name, value in fields.items():
+        _merge_field(current, name, value, base.get(name), incoming,
+                     POLICIES.get(name, REVIEW), expected)
+    assert merge_change(current, change(fields, base), "dev-c", POLICIES) == expected

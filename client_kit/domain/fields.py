@@ -56,11 +56,16 @@ class DomainField(fields.Field):
         """marshmallow's ``deserialize``, minus its hooks when the field has none.
 
         Domain fields carry no validators or pre/post-load functions; then the only steps
-        left are the null check and ``_deserialize``. This runs for every field of every
+        left are the required and null checks, the default and ``_deserialize``. This runs for every field of every
         pushed row.
         """
-        if value is missing or self.validators or self.pre_load or self.post_load:
+        if self.validators or self.pre_load or self.post_load:
             return super().deserialize(value, attr, data, **kwargs)
+        if value is missing:
+            if self.required:
+                raise self.make_error("required")
+            default = self.load_default
+            return default() if callable(default) else default
         if value is None:
             if self.allow_none:
                 return None
