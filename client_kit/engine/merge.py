@@ -107,11 +107,10 @@ def merge_change(state: RowState, change: Change, device: str,
         out.deleted = False
         out.deleted_version = incoming
     base = change.base
-    if not state.versions and not state.disputed and all(
-            base.get(name) is None for name in fields):
+    if not state.versions and not state.disputed and not any(map(base.get, fields)):
         # Nothing to compare with (a new row, as a rule): every field is written, which is
         # what _merge_field decides for each when current and base are both absent.
-        out.writes.update((name, (value, incoming)) for name, value in fields.items())
+        out.writes = {name: (value, incoming) for name, value in fields.items()}
         return out
     for name, value in fields.items():
         _merge_field(state, name, value, base.get(name), incoming,

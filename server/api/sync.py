@@ -92,10 +92,15 @@ def apply_push(sync: SyncService, device: DeviceRecord, payload: bytes) -> Ack:
 
 @bp.post("/push")
 def push():  # type: ignore[no-untyped-def]
-    """Apply a sealed batch of outbox changes; answer with a small sealed acknowledgement."""
-    device, opened = get_gate().open(request.get_data(cache=False), ("push",))
-    get_gate().refuse_revoked(device)
-    ack = apply_push(get_sync(), device, opened.payload)
+    """Apply a sealed batch of outbox changes; answer with a small sealed acknowledgement.
+
+    The envelope's nonce is noted in the batch's own transaction (one commit per push): a
+    refused push leaves no note, and sending it again is refused or applied the same way.
+    """
+    with get_storage().atomic():
+        device, opened = get_gate().open(request.get_data(cache=False), ("push",))
+        get_gate().refuse_revoked(device)
+        ack = apply_push(get_sync(), device, opened.payload)
     return _reply(device, "push-reply", ack.acked_through, encode_ack(ack), opened)
 
 

@@ -62,6 +62,32 @@ def test_a_flipped_byte_on_the_wire_is_refused_and_nothing_is_stored(live_server
     assert server_state(live_server) == before
 
 
+def test_a_replayed_push_envelope_is_refused_and_a_refused_push_leaves_nothing(live_server,
+                                                                              device):
+    from client_kit.engine.protocol import encode_push
+
+    changes = device.store.pending()
+    envelope = device.channel().seal("push", changes[0].seq,
+                                     encode_push(changes, app_version="t"))
+    assert raw(live_server, "POST", "/api/v1/sync/push", envelope, ENVELOPE)[0] == 200
+    applied = server_state(live_server)
+    status, answer = raw(live_server, "POST", "/api/v1/sync/push", envelope, ENVELOPE)
+    assert status == 409 and error_of(answer)["code"] == "replayed_envelope"
+    assert server_state(live_server) == applied
+    # A push refused for its content: no batch, no device progress, no note of the envelope.
+    forged = [type(c)(c.seq + 1000, c.record_type, c.row_id, "522731100299", c.hlc, c.op,
+                      c.fields, c.base) for c in changes[:1]]
+    refused = device.channel().seal("push", forged[0].seq, encode_push(forged, app_version="t"))
+    status, answer = raw(live_server, "POST", "/api/v1/sync/push", refused, ENVELOPE)
+    assert status == 403 and error_of(answer)["code"] == "out_of_scope"
+    assert server_state(live_server) == applied
+    storage = live_server.storage()
+    seen = storage.conn.execute("SELECT count(*) FROM envelopes_seen WHERE purpose = 'push'"
+                                ).fetchone()[0]
+    storage.close()
+    assert seen == 1
+
+
 def test_a_replayed_envelope_is_refused(live_server, device):
     envelope = hello_envelope(device)
     assert raw(live_server, "POST", "/api/v1/sync/hello", envelope, ENVELOPE)[0] == 200
