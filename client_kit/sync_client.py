@@ -8,11 +8,13 @@ the last stored page. Every message travels sealed (:class:`~client_kit.channel.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .channel import Channel
 from .engine.errors import ProtocolError
@@ -136,11 +138,12 @@ class SyncClient:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-pull") as net:
             flight = self.channel.send("pull", start, self._pull_message(start), net)
             while True:
-                page = decode_pull_page(flight.reply())
-                if page.more:
-                    flight = self.channel.send("pull", page.cursor,
-                                               self._pull_message(page.cursor), net)
-                summary.received += apply_page(self.store, page)
+                with _collector_paused():
+                    page = decode_pull_page(flight.reply())
+                    if page.more:
+                        flight = self.channel.send("pull", page.cursor,
+                                                   self._pull_message(page.cursor), net)
+                    summary.received += apply_page(self.store, page)
                 if progress:
                     done = page.cursor - start
                     progress("pull", done, max(head - start, done))
@@ -149,6 +152,23 @@ class SyncClient:
 
     def _pull_message(self, after: int) -> bytes:
         return pack({"after": after, "limit": self.page_size, "schema_version": SCHEMA_VERSION})
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while one page is decoded and applied.
+
+    A page makes thousands of small dicts and lists that die with it and form no cycles; the
+    collector would walk them again and again as they are made (a sixth of the device's pull
+    time). Reference counting frees them as usual; collection resumes after the page.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _unpacked(payload: bytes) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import sqlite3
 import time
@@ -309,6 +310,7 @@ def test_a_pull_cut_mid_page_resumes_with_nothing_missing(live_server, three_dev
     with CuttingProxy(live_server.httpd.server_port, plan) as proxy:
         with pytest.raises(Offline):
             fresh.client(proxy.url, page_size=7).sync()
+    assert gc.isenabled()  # paused only while a page is decoded and applied
     cursor_after_cut = int(fresh.store.meta("cursor"))
     # Exactly the two pages before the cut were stored, though the third was already asked
     # for while the second was being applied.
