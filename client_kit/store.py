@@ -24,7 +24,8 @@ from . import keystore
 from .domain import RECORD_TYPES, RecordType, record_type
 from .domain.fields import Flag
 from .domain.rules import check_day_in_session, check_one_person_one_post
-from .engine.changes import DELETE, DELETED, UPSERT, Change, PulledEntry, Version, version_from_json
+from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
+                             version_from_json, versions_json)
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.merge import apply_pulled
@@ -464,7 +465,7 @@ class DeviceStore:
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             [
                 (*codec.encode(row),
-                 _encode({k: v for k, v in versions.items() if v}),  # tuples encode as lists
+                 versions_json({k: v for k, v in versions.items() if v}),
                  int(deleted), _encode(sorted(disputed)) if disputed else "[]",
                  *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
                 for row, versions, deleted, disputed in rows
@@ -581,9 +582,11 @@ class DeviceStore:
             self._set_meta("hlc", str(clock.last))
             return len(rows)
 
+    def _has_pending(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+
     def _pending_fields(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], set[str]]:
-        if not keys or not self.conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone():
-            return {}
+        """The fields with unpushed local changes, of the rows named by ``keys``."""
         pending: dict[tuple[str, str], set[str]] = {}
         ids = sorted({row_id for _, row_id in keys})
         for chunk in _chunks(ids, 500):
@@ -606,9 +609,11 @@ class DeviceStore:
         with self._without_fsync(), self.transaction():
             if entries:
                 clock = HybridClock(int(self.meta("hlc", "0") or 0))
-                newest = max((v[0] for e in entries for v in e.versions.values()), default=0)
+                # Versions compare by timestamp first: the newest of each entry, then of all.
+                newest = max((max(e.versions.values(), default=(0, ""))[0] for e in entries))
                 self._set_meta("hlc", str(clock.receive(newest, self.clock_ms())))
-            pending = self._pending_fields({(e.record_type, e.row_id) for e in entries})
+            pending = (self._pending_fields({(e.record_type, e.row_id) for e in entries})
+                       if entries and self._has_pending() else {})
             by_type: dict[str, list[PulledEntry]] = {}
             for entry in entries:
                 by_type.setdefault(entry.record_type, []).append(entry)

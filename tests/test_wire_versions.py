@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client_kit.engine.changes import DELETED, PulledEntry, compact_versions, expand_versions
+from client_kit.engine.changes import (DELETED, PulledEntry, compact_versions, expand_versions,
+                                       versions_json)
 from client_kit.engine.errors import ProtocolError
 from client_kit.engine.protocol import decode_pull_page, encode_pull_page, pack
 
@@ -67,3 +68,11 @@ def test_the_compact_form_is_smaller_on_the_wire() -> None:
     objects = json.dumps(entry.to_wire(False))
     pair = json.dumps(entry.to_wire(True))
     assert len(pair) < len(objects) / 2
+
+
+@given(st.dictionaries(st.one_of(NAMES, st.text(max_size=4)),
+                       st.one_of(VERSION, st.lists(st.integers(), max_size=3), st.none()),
+                       max_size=6))
+def test_versions_json_writes_exactly_what_the_json_encoder_writes(versions) -> None:  # type: ignore[no-untyped-def]
+    assert versions_json(versions) == json.dumps(versions, ensure_ascii=False,
+                                                 separators=(",", ":"))

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import migrations
 from client_kit.domain import record_type
 from client_kit.engine.changes import (DELETED, PulledEntry, compact_versions, expand_versions,
-                                       version_from_json)
+                                       version_from_json, versions_json)
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
@@ -131,7 +131,7 @@ class SQLiteStorage(Storage):
             [
                 (*codec.encode({**row.state.values, "id": row.id,
                                 "village_code": row.village_code}),
-                 _dumps(row.state.versions),  # version tuples encode as arrays
+                 versions_json(row.state.versions),
                  int(row.state.deleted), _dump_list(row.state.disputed))
                 for row in rows
             ],
