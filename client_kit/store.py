@@ -108,6 +108,14 @@ class RowCodec:
         return [get(c) if plain else self.to_column(c, get(c), row_id)
                 for c, plain in self._plain]
 
+    def encode_entry(self, row_id: str, village: str, fields: Mapping[str, Any]) -> list[Any]:
+        """:meth:`encode` of the row ``{"id": row_id, "village_code": village, **fields}``,
+        without building it."""
+        get = fields.get
+        return [row_id, get("village_code", village),
+                *[get(c) if plain else self.to_column(c, get(c), row_id)
+                  for c, plain in self._plain[2:]]]
+
     def decode(self, raw: Iterable[Any]) -> dict[str, Any]:
         values = list(raw)
         row_id = str(values[0])
@@ -463,20 +471,24 @@ class DeviceStore:
                     ) -> None:
         codec = self.codec(rt)
         blind = _BLIND_INDEXED.get(rt.name)
+        self._upsert(rt, [
+            (*codec.encode(row),
+             versions_json({k: v for k, v in versions.items() if v}),
+             int(deleted), _encode(sorted(disputed)) if disputed else "[]",
+             *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
+            for row, versions, deleted, disputed in rows
+        ])
+
+    def _upsert(self, rt: RecordType, values: list[tuple[Any, ...]]) -> None:
+        """Insert or replace whole rows given as column values (see :meth:`_write_rows`)."""
+        codec = self.codec(rt)
+        blind = _BLIND_INDEXED.get(rt.name)
         cols = (*codec.columns, *META_COLUMNS, *((f"{blind}_bidx",) if blind else ()))
         placeholders = ", ".join("?" for _ in cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         self.conn.executemany(
             f"INSERT INTO {rt.table} ({', '.join(cols)}) VALUES ({placeholders})"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}",
-            [
-                (*codec.encode(row),
-                 versions_json({k: v for k, v in versions.items() if v}),
-                 int(deleted), _encode(sorted(disputed)) if disputed else "[]",
-                 *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
-                for row, versions, deleted, disputed in rows
-            ],
-        )
+            f" ON CONFLICT(id) DO UPDATE SET {updates}", values)
 
     def _append_outbox(self, rt: RecordType, row_id: str, village: str, hlc: int, op: str,
                        fields: Mapping[str, Any], base: Mapping[str, Version | None]) -> None:
@@ -648,10 +660,16 @@ class DeviceStore:
     def _apply_group(self, rt: RecordType, group: list[PulledEntry],
                      pending: dict[tuple[str, str], set[str]]) -> None:
         current: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted({e.row_id for e in group}), 500):
+        ids = [e.row_id for e in group]
+        for chunk in _chunks(sorted(set(ids)), 500):
             marks = ", ".join("?" for _ in chunk)
             for row in self._select(rt, f"id IN ({marks})", chunk):
                 current[row["id"]] = row
+        # Rows named once in this page can be written straight from their entry.
+        once = len(set(ids)) == len(ids)
+        codec = self.codec(rt)
+        blind = _BLIND_INDEXED.get(rt.name)
+        direct: list[tuple[Any, ...]] = []
         for entry in group:
             row = current.get(entry.row_id)
             local_pending = pending.get((rt.name, entry.row_id), set())
@@ -661,6 +679,15 @@ class DeviceStore:
                 versions = {k: v for k, v in entry.versions.items() if k in entry.fields}
                 if entry.deleted is not None and DELETED in entry.versions:
                     versions[DELETED] = entry.versions[DELETED]
+                if once:
+                    fields = entry.fields
+                    direct.append((
+                        *codec.encode_entry(entry.row_id, entry.village, fields),
+                        versions_json(versions), int(bool(entry.deleted)),
+                        _encode(sorted(entry.disputed)) if entry.disputed else "[]",
+                        *((self._blind(fields[blind]) if fields.get(blind) else None,)
+                          if blind else ())))
+                    continue
                 current[entry.row_id] = {"id": entry.row_id, "village_code": entry.village,
                                          **entry.fields, "_versions": versions,
                                          "_deleted": bool(entry.deleted),
@@ -680,6 +707,8 @@ class DeviceStore:
             current[entry.row_id] = {**values, "_versions": versions,
                                      "_deleted": row["_deleted"],
                                      "_disputed": list(entry.disputed)}
+        if direct:
+            self._upsert(rt, direct)
         self._write_rows(rt, [(r, r["_versions"], r["_deleted"], r["_disputed"])
                               for r in current.values()])
 

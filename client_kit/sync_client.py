@@ -27,6 +27,10 @@ from .store import DeviceStore
 #: Pending writes stamped further than this ahead of the server's clock are re-stamped.
 CLOCK_REPAIR_MS = 3600 * 1000
 
+#: Entries asked for in a pull's first page; later pages are ``page_size``. The server
+#: prepares the first page while the device waits idle, so it is kept small.
+FIRST_PAGE = 200
+
 #: ``progress(stage, done, total)``; stage is "push" or "pull".
 Progress = Callable[[str, int, int], None]
 
@@ -136,7 +140,9 @@ class SyncClient:
         """
         start = int(self.store.meta("cursor", "0") or 0)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-pull") as net:
-            flight = self.channel.send("pull", start, self._pull_message(start), net)
+            # A small first page gives the device work sooner; the rest come in full pages.
+            first = self._pull_message(start, limit=min(self.page_size, FIRST_PAGE))
+            flight = self.channel.send("pull", start, first, net)
             while True:
                 with _collector_paused():
                     page = decode_pull_page(flight.reply())
@@ -150,8 +156,9 @@ class SyncClient:
                 if not page.more:
                     break
 
-    def _pull_message(self, after: int) -> bytes:
-        return pack({"after": after, "limit": self.page_size, "schema_version": SCHEMA_VERSION})
+    def _pull_message(self, after: int, limit: int | None = None) -> bytes:
+        return pack({"after": after, "limit": limit or self.page_size,
+                     "schema_version": SCHEMA_VERSION})
 
 
 @contextlib.contextmanager

@@ -35,6 +35,10 @@ MMAP_BYTES = 256 * 1024 * 1024
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+#: A str as JSON text, non-ASCII kept as is (what ``_encode`` does for a string).
+_json_string = json.encoder.encode_basestring
+
+
 def _dumps(value: Any) -> str:
     return _encode(value)
 
@@ -195,8 +199,8 @@ class SQLiteStorage(Storage):
                 expanded = expand_versions(json.loads(versions), json.loads(fields),
                                            None if deleted is None else bool(deleted))
                 versions = _dumps(expanded)  # tuples encode as arrays
-            head = _dumps([cursor, rtype, row_id, village])
-            out.append((cursor, f"{head[:-1]},{fields},{versions},{flag},{disputed}]"))
+            out.append((cursor, f"[{int(cursor)},{_json_string(rtype)},{_json_string(row_id)},"
+                                f"{_json_string(village)},{fields},{versions},{flag},{disputed}]"))
         return out
 
     def head(self, villages: list[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gc
 import json
 import sqlite3
@@ -15,6 +16,7 @@ from client_kit.engine.changes import Change, PulledEntry
 from client_kit.engine.protocol import (SCHEMA_VERSION, decode_pull_page, encode_push, pack,
                                         unpack)
 from client_kit.errors import Offline, SyncError
+from client_kit.sync_client import FIRST_PAGE
 
 from .conftest import VILLAGE_A, VILLAGE_B, seed_village
 from .support import CutPlan, CuttingProxy, enrol
@@ -293,6 +295,26 @@ def test_a_device_that_fails_to_drop_acknowledged_entries_resends_them_harmlessl
     storage = live_server.storage()
     assert storage.count_rows("attendance") == 8
     storage.close()
+
+
+def test_a_pull_starts_with_a_small_page_then_takes_full_ones(live_server, three_devices,
+                                                               seeded, tmp_path):
+    a, _, _ = three_devices
+    with a.store.transaction():
+        for day in range(FIRST_PAGE + 30):
+            a.store.create("attendance", {
+                "post_id": seeded["post"]["id"],
+                "day": (dt.date(2025, 1, 1) + dt.timedelta(days=day)).isoformat(),
+                "person_id": seeded["wife"]["id"], "status": "on_post"})
+    a.sync()
+    fresh = enrol(live_server, tmp_path, "fresh", [VILLAGE_A])
+    plan = CutPlan(lambda method, path, n: None)
+    with CuttingProxy(live_server.httpd.server_port, plan) as proxy:
+        summary = fresh.client(proxy.url, page_size=1000).sync()
+    assert [p for _, p, _ in plan.seen].count("/api/v1/sync/pull") == 2
+    assert summary.received > FIRST_PAGE
+    assert len(fresh.store.query("attendance")) == FIRST_PAGE + 30
+    fresh.store.close()
 
 
 @pytest.mark.parametrize("cut", ["drop", "truncate"])
