@@ -47,7 +47,8 @@ def wall_clock_ms() -> int:
 
 
 #: WAL pages that trigger a checkpoint (SQLite's default is 1000): fewer, larger checkpoints
-#: write each hot index page back once instead of several times during a long sync.
+#: write each hot index page back once instead of several times during a long pull. The
+#: server sets its own (``server.storage.sqlite``).
 WAL_CHECKPOINT_PAGES = 4000
 
 

@@ -29,6 +29,8 @@ _CHUNK = 500
 CACHE_KIB = 32 * 1024
 #: Bytes of the database file read through a memory map.
 MMAP_BYTES = 256 * 1024 * 1024
+#: WAL pages that trigger a checkpoint on the server.
+SERVER_WAL_CHECKPOINT_PAGES = 1000
 
 
 # One encoder for every value: json.dumps with options builds a new encoder on each call.
@@ -74,6 +76,9 @@ class SQLiteStorage(Storage):
         # the county's tables grow, and reads map the file instead of copying it.
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        # SQLite's default checkpoint size: small checkpoints spread over many requests keep
+        # each push's latency even (the devices' larger setting suits one long pull).
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {SERVER_WAL_CHECKPOINT_PAGES}")
         self._transactions = Transactions(self.conn)
         self._codecs: dict[str, RowCodec] = {}
 
