@@ -471,14 +471,20 @@ class DeviceStore:
                     rows: list[tuple[Mapping[str, Any], Mapping[str, Any], bool, list[str]]]
                     ) -> None:
         codec = self.codec(rt)
+        self._upsert(rt, [self._row_values(rt, codec.encode(row), row, versions, deleted,
+                                           disputed)
+                          for row, versions, deleted, disputed in rows])
+
+    def _row_values(self, rt: RecordType, encoded: list[Any], values: Mapping[str, Any],
+                    versions: Mapping[str, Any], deleted: bool | None,
+                    disputed: Iterable[str]) -> tuple[Any, ...]:
+        """A row's columns in :meth:`_upsert` order: ``encoded`` (its :class:`RowCodec`
+        columns), then versions, tombstone, disputed fields and the blind index if it has one."""
         blind = _BLIND_INDEXED.get(rt.name)
-        self._upsert(rt, [
-            (*codec.encode(row),
-             versions_json({k: v for k, v in versions.items() if v}),
-             int(deleted), _encode(sorted(disputed)) if disputed else "[]",
-             *((self._blind(row[blind]) if row.get(blind) else None,) if blind else ()))
-            for row, versions, deleted, disputed in rows
-        ])
+        return (*encoded, versions_json({k: v for k, v in versions.items() if v}),
+                int(bool(deleted)), _encode(sorted(disputed)) if disputed else "[]",
+                *((self._blind(values[blind]) if values.get(blind) else None,)
+                  if blind else ()))
 
     def _upsert(self, rt: RecordType, values: list[tuple[Any, ...]]) -> None:
         """Insert or replace whole rows given as column values (see :meth:`_write_rows`)."""
@@ -669,7 +675,6 @@ class DeviceStore:
         # Rows named once in this page can be written straight from their entry.
         once = len(set(ids)) == len(ids)
         codec = self.codec(rt)
-        blind = _BLIND_INDEXED.get(rt.name)
         direct: list[tuple[Any, ...]] = []
         for entry in group:
             row = current.get(entry.row_id)
@@ -681,13 +686,9 @@ class DeviceStore:
                 if entry.deleted is not None and DELETED in entry.versions:
                     versions[DELETED] = entry.versions[DELETED]
                 if once:
-                    fields = entry.fields
-                    direct.append((
-                        *codec.encode_entry(entry.row_id, entry.village, fields),
-                        versions_json(versions), int(bool(entry.deleted)),
-                        _encode(sorted(entry.disputed)) if entry.disputed else "[]",
-                        *((self._blind(fields[blind]) if fields.get(blind) else None,)
-                          if blind else ())))
+                    direct.append(self._row_values(
+                        rt, codec.encode_entry(entry.row_id, entry.village, entry.fields),
+                        entry.fields, versions, entry.deleted, entry.disputed))
                     continue
                 current[entry.row_id] = {"id": entry.row_id, "village_code": entry.village,
                                          **entry.fields, "_versions": versions,

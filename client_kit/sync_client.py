@@ -14,7 +14,7 @@ import gc
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .channel import Channel
 from .engine.errors import ProtocolError
@@ -105,31 +105,30 @@ class SyncClient:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-push") as net:
             batch = self._next_batch(after_seq=0)
             if batch is not None:
-                flight = self.channel.send("push", batch[0], batch[3], net)
+                flight = self.channel.send("push", batch.first, batch.body, net)
             while batch is not None:
-                _, last, count, _ = batch
-                upcoming = self._next_batch(after_seq=last)
+                upcoming = self._next_batch(after_seq=batch.last)
                 ack = decode_ack(flight.reply())
-                if ack.acked_through < last:
+                if ack.acked_through < batch.last:
                     raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
                 if upcoming is not None:
-                    flight = self.channel.send("push", upcoming[0], upcoming[3], net)
+                    flight = self.channel.send("push", upcoming.first, upcoming.body, net)
                 self.store.acknowledge(ack.acked_through)
                 summary.sent += ack.applied
                 summary.repeated += ack.repeated
                 summary.conflicts += ack.conflicts
-                done += count
+                done += batch.count
                 if progress:
                     progress("push", done, max(total, done))
                 batch = upcoming
 
-    def _next_batch(self, after_seq: int) -> tuple[int, int, int, bytes] | None:
-        """``(first seq, last seq, count, push body)`` of the next batch, or ``None``."""
+    def _next_batch(self, after_seq: int) -> "_PushBatch | None":
+        """The outbox's next batch after ``after_seq``, packed, or ``None``."""
         changes = self.store.pending_wire(limit=self.batch_size, after_seq=after_seq)
         if not changes:
             return None
         body = pack_push([text for _, text in changes], app_version=self.app_version)
-        return changes[0][0], changes[-1][0], len(changes), body
+        return _PushBatch(changes[0][0], changes[-1][0], len(changes), body)
 
     def pull(self, summary: SyncSummary, progress: Progress | None = None,
              head: int = 0) -> None:
@@ -159,6 +158,13 @@ class SyncClient:
     def _pull_message(self, after: int, limit: int | None = None) -> bytes:
         return pack({"after": after, "limit": limit or self.page_size,
                      "schema_version": SCHEMA_VERSION})
+
+
+class _PushBatch(NamedTuple):
+    first: int  # sequence of its first change
+    last: int
+    count: int
+    body: bytes  # the packed push message
 
 
 @contextlib.contextmanager
