@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, ack_dict, pack, page_dict,
-                                        push_from_dict, unpack)
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, ack_dict,
+                                        pack, page_dict, push_from_dict, unpack)
 
 from .errors import BadRequest, UpgradeRequired
 from .gate import Gate

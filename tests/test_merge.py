@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from client_kit.engine.changes import DELETE, DELETED, UPSERT, Change, Version
-from client_kit.engine.merge import (LWW, REVIEW, MergeOutcome, RowState, _merge_field, apply_pulled,
-                                     merge_change)
+from client_kit.engine.merge import (LWW, REVIEW, MergeOutcome, RowState, _merge_field,
+                                     apply_pulled, merge_change)
 
 POLICIES = {"note": LWW, "status": REVIEW, "name": REVIEW}
 ROW = "0196f3b0-0000-7000-8000-000000000001"

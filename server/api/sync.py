@@ -9,8 +9,9 @@ from flask import Blueprint, Response, current_app, request
 
 from client_kit.engine.envelope import Opened
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, decode_push, encode_ack,
-                                        pack, pack_pull_page, unpack)
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack,
+                                        decode_push, encode_ack, pack, pack_pull_page,
+                                        unpack)
 
 from ..db import get_gate, get_storage, get_sync
 from ..errors import BadRequest, UpgradeRequired
