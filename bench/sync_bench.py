@@ -5,7 +5,7 @@ The county server runs in a process of its own, as in production: the script sta
 again with ``--serve-worker``, and that child serves the Flask app with werkzeug's threaded
 server on a free 127.0.0.1 port until the benchmark ends (or dies: it stops when its stdin
 closes). So the device code and the server don't share a GIL. The push CPU figures add the
-server process's CPU time (from ``/proc/<pid>/stat``) to the device's, and the envelope
+server process's CPU time (its CPU clock) to the device's, and the envelope
 figures add its sealing and opening time. (``--profile`` runs the server in a thread of this
 process instead, since werkzeug's profiler middleware must wrap the app where it is served.)
 Everything happens in a temporary directory that is removed at the end:
@@ -435,14 +435,14 @@ class BenchServer:
         return self.proc.pid if self.proc is not None else None
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system, all its threads) of the server process so far, from the
-        process's CPU clock (else ``/proc/<pid>/stat``); 0 when the server runs in this process (``time.process_time``
+        """CPU seconds (all its threads) of the server process so far, from its CPU clock (else
+        ``/proc/<pid>/stat``); 0 when the server runs in this process (``time.process_time``
         already counts it)."""
         if self.proc is None:
             return 0.0
         try:
-            # Linux's CPU clock of another process (all its threads), in nanoseconds:
-            # clock id ((~pid) << 3) | CPUCLOCK_SCHED. /proc's figures come in 10 ms steps.
+            # Linux's CPU clock of another process (all its threads), in seconds: clock id
+            # ((~pid) << 3) | CPUCLOCK_SCHED. /proc's figures come in 10 ms steps.
             return time.clock_gettime(((~self.proc.pid) << 3) | 2)
         except OSError:
             pass

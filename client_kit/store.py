@@ -25,7 +25,7 @@ from .domain import RECORD_TYPES, RecordType, record_type
 from .domain.fields import Flag
 from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
-                             version_from_json, versions_json)
+                             compact_json, version_from_json, versions_json)
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.merge import apply_pulled
@@ -549,7 +549,7 @@ class DeviceStore:
             # A base without any version (a create) travels as null, as Change.to_wire does.
             if op != DELETE and "[" not in base:
                 base = "null"
-            head = _encode([seq, rtype, row_id, village, hlc, op])
+            head = compact_json([seq, rtype, row_id, village, hlc, op])
             out.append((seq, f"{head[:-1]},{fields},{base}]"))
         return out
 

@@ -56,8 +56,8 @@ class DomainField(fields.Field):
         """marshmallow's ``deserialize``, minus its hooks when the field has none.
 
         Domain fields carry no validators or pre/post-load functions; then the only steps
-        left are the required and null checks, the default and ``_deserialize``. This runs for every field of every
-        pushed row.
+        left are the required and null checks, the default and ``_deserialize``. This runs
+        for every field of every pushed row.
         """
         if self.validators or self.pre_load or self.post_load:
             return super().deserialize(value, attr, data, **kwargs)

@@ -100,9 +100,12 @@ class Change:
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:32]
 
 
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: Compact JSON, UTF-8 text as is. One encoder: ``json.dumps`` with options builds a new one
+#: on every call.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: A str as JSON text, non-ASCII kept as is (what :data:`compact_json` does for a string).
+json_string = json.encoder.encode_basestring
 _NOTHING = object()
-_json_string = json.encoder.encode_basestring  # a str as JSON, non-ASCII kept as is
 
 
 def versions_json(versions: dict[str, Any]) -> str:
@@ -116,11 +119,11 @@ def versions_json(versions: dict[str, Any]) -> str:
         if version is not last:
             if (type(version) is not tuple or len(version) != 2
                     or type(version[0]) is not int or type(version[1]) is not str):
-                return _compact(versions)  # anything unusual: the encoder itself
-            text = f"[{version[0]},{_json_string(version[1])}]"
+                return compact_json(versions)  # anything unusual: the encoder itself
+            text = f"[{version[0]},{json_string(version[1])}]"
             last = version
         if not (type(name) is str and name.isidentifier()):
-            return _compact(versions)
+            return compact_json(versions)
         parts.append(f'"{name}":{text}')
     return "{" + ",".join(parts) + "}"
 

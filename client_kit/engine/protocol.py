@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from .changes import Change, PulledEntry
+from .changes import Change, PulledEntry, compact_json
 from .errors import ProtocolError
 
 #: Version of the record schemas and messages this code speaks. Bump it when a message or a
@@ -34,14 +34,9 @@ PULL_GZIP_LEVEL = 4
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-#: Compact JSON, UTF-8 text as is. One encoder: ``json.dumps`` with options builds a new one
-#: on every call.
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
 def pack(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON, gzip-compressed."""
-    return gzip.compress(_compact(payload).encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip.compress(compact_json(payload).encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def unpack(data: bytes, *, compressed: bool = True,
@@ -128,7 +123,7 @@ def pack_push(change_texts: list[str], *, app_version: str,
               schema_version: int = SCHEMA_VERSION) -> bytes:
     """A push from changes already encoded as JSON (``Change.to_wire``): the same bytes
     :func:`encode_push` makes, without decoding and re-encoding every change."""
-    raw = (f'{{"schema_version":{int(schema_version)},"app_version":{_compact(app_version)},'
+    raw = (f'{{"schema_version":{int(schema_version)},"app_version":{compact_json(app_version)},'
            f'"changes":[{",".join(change_texts)}]}}')
     return gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)
 
@@ -193,7 +188,7 @@ def page_dict(entries: list[PulledEntry], cursor: int, more: bool,
 
 def entry_json(entry: PulledEntry, compact: bool = True) -> str:
     """One entry's wire form as JSON text, as :func:`pack_pull_page` takes it."""
-    return _compact(entry.to_wire(compact))
+    return compact_json(entry.to_wire(compact))
 
 
 def encode_pull_page(entries: list[PulledEntry], cursor: int, more: bool,
@@ -203,10 +198,11 @@ def encode_pull_page(entries: list[PulledEntry], cursor: int, more: bool,
 
 def pack_pull_page(entry_texts: list[str], cursor: int, more: bool,
                    villages: list[str]) -> bytes:
-    """A pull page from entries already encoded as JSON: the same bytes :func:`pack` makes of
-    :func:`page_dict`, without decoding and re-encoding every entry."""
+    """A pull page from entries already encoded as JSON: the same JSON :func:`pack` makes of
+    :func:`page_dict`, without decoding and re-encoding every entry (gzipped at
+    :data:`PULL_GZIP_LEVEL`)."""
     raw = (f'{{"entries":[{",".join(entry_texts)}],"cursor":{int(cursor)},'
-           f'"more":{"true" if more else "false"},"villages":{_compact(villages)}}}')
+           f'"more":{"true" if more else "false"},"villages":{compact_json(villages)}}}')
     return gzip.compress(raw.encode("utf-8"), compresslevel=PULL_GZIP_LEVEL, mtime=0)
 
 

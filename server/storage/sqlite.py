@@ -11,8 +11,9 @@ from typing import Any, Iterable
 
 import migrations
 from client_kit.domain import record_type
-from client_kit.engine.changes import (DELETED, PulledEntry, compact_versions, expand_versions,
-                                       version_from_json, versions_json)
+from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions,
+                                       expand_versions, json_string, version_from_json,
+                                       versions_json)
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
@@ -33,12 +34,7 @@ MMAP_BYTES = 256 * 1024 * 1024
 SERVER_WAL_CHECKPOINT_PAGES = 1000
 
 
-# One encoder for every value: json.dumps with options builds a new encoder on each call.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-#: A str as JSON text, non-ASCII kept as is (what ``_encode`` does for a string).
-_json_string = json.encoder.encode_basestring
+_encode = compact_json
 
 
 def _dumps(value: Any) -> str:
@@ -169,10 +165,7 @@ class SQLiteStorage(Storage):
     def pull(self, villages: list[str], after: int, limit: int) -> list[PulledEntry]:
         if not villages:
             return []
-        rows = self.conn.execute(
-            "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted, disputed"
-            f" FROM change_log WHERE cursor > ? AND village_code IN ({_marks(villages)})"
-            " ORDER BY cursor LIMIT ?", (after, *villages, limit)).fetchall()
+        rows = self._log_after(villages, after, limit).fetchall()
         # One parse for the whole page: the stored columns are JSON texts already.
         parsed = json.loads("[" + ",".join(f"[{r[4]},{r[5]},{r[7]}]" for r in rows) + "]")
         entries = []
@@ -191,11 +184,7 @@ class SQLiteStorage(Storage):
             return []
         out = []
         for cursor, rtype, row_id, village, fields, versions, deleted, disputed in (
-                self.conn.execute(
-                    "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted,"
-                    f" disputed FROM change_log WHERE cursor > ? AND village_code IN"
-                    f" ({_marks(villages)}) ORDER BY cursor LIMIT ?",
-                    (after, *villages, limit))):
+                self._log_after(villages, after, limit)):
             # The stored texts are already the wire's JSON, but for sealed sensitive values.
             if self._sensitive(rtype):
                 fields = _dumps(self._open_fields(rtype, row_id, json.loads(fields)))
@@ -203,10 +192,17 @@ class SQLiteStorage(Storage):
             if not compact and versions.startswith("["):
                 expanded = expand_versions(json.loads(versions), json.loads(fields),
                                            None if deleted is None else bool(deleted))
-                versions = _dumps(expanded)  # tuples encode as arrays
-            out.append((cursor, f"[{int(cursor)},{_json_string(rtype)},{_json_string(row_id)},"
-                                f"{_json_string(village)},{fields},{versions},{flag},{disputed}]"))
+                versions = versions_json(expanded)
+            out.append((cursor, f"[{int(cursor)},{json_string(rtype)},{json_string(row_id)},"
+                                f"{json_string(village)},{fields},{versions},{flag},{disputed}]"))
         return out
+
+    def _log_after(self, villages: list[str], after: int, limit: int) -> sqlite3.Cursor:
+        """Up to ``limit`` change-log rows of ``villages`` after ``after``, as stored."""
+        return self.conn.execute(
+            "SELECT cursor, record_type, row_id, village_code, fields, versions, deleted, disputed"
+            f" FROM change_log WHERE cursor > ? AND village_code IN ({_marks(villages)})"
+            " ORDER BY cursor LIMIT ?", (after, *villages, limit))
 
     def head(self, villages: list[str]) -> int:
         if not villages:
