@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client_kit.engine.changes import (DELETED, PulledEntry, compact_versions, expand_versions,
-                                       versions_json)
+from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions,
+                                       compact_versions_json, expand_versions, versions_json)
 from client_kit.engine.errors import ProtocolError
 from client_kit.engine.protocol import decode_pull_page, encode_pull_page, pack
 
@@ -74,5 +74,20 @@ def test_the_compact_form_is_smaller_on_the_wire() -> None:
                        st.one_of(VERSION, st.lists(st.integers(), max_size=3), st.none()),
                        max_size=6))
 def test_versions_json_writes_exactly_what_the_json_encoder_writes(versions) -> None:  # type: ignore[no-untyped-def]
+    assert versions_json(versions) == json.dumps(versions, ensure_ascii=False,
+                                                 separators=(",", ":"))
+
+
+@given(entries(), st.booleans())
+def test_compact_versions_text_is_the_encoded_compact_versions(entry, as_list) -> None:  # type: ignore[no-untyped-def]
+    names = list(entry.fields) * 2 if as_list else entry.fields  # a list may repeat names
+    assert compact_versions_json(names, entry.deleted, entry.versions) == compact_json(
+        compact_versions(names, entry.deleted, entry.versions))
+
+
+@given(st.lists(st.sampled_from(["name", "sex", "phone", "note", "名字", "a b", 'q"'])),
+       VERSION)
+def test_versions_sharing_one_write_are_written_as_the_encoder_writes_them(names, one) -> None:  # type: ignore[no-untyped-def]
+    versions = dict.fromkeys(names, one)
     assert versions_json(versions) == json.dumps(versions, ensure_ascii=False,
                                                  separators=(",", ":"))

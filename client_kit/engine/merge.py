@@ -32,7 +32,7 @@ REVIEW = "review"
 POLICIES = (LWW, REVIEW)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowState:
     """The server's current state of one row (``exists`` is False for a row never seen)."""
 
@@ -58,7 +58,7 @@ class ConflictDraft:
     status: str
 
 
-@dataclass
+@dataclass(slots=True)
 class MergeOutcome:
     """What a change does: field writes, fields to re-announce, conflicts, tombstone."""
 

@@ -12,7 +12,7 @@ from client_kit.engine.protocol import entry_json
 from client_kit.engine.merge import RowState
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredRow:
     """A row as the server keeps it: values plus its merge state."""
 
@@ -21,7 +21,7 @@ class StoredRow:
     state: RowState
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class LogDraft:
     """A change-log entry to append (the cursor is given by the storage)."""
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import migrations
 from client_kit.domain import record_type
-from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions,
+from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions_json,
                                        expand_versions, json_string, version_from_json,
                                        versions_json)
 from client_kit.engine.merge import RowState
@@ -154,7 +154,7 @@ class SQLiteStorage(Storage):
             [
                 (first + i + 1, d.record_type, d.row_id, d.village_code,
                  _dumps(self._seal_fields(d.record_type, d.row_id, d.fields)),
-                 _dumps(compact_versions(d.fields, d.deleted, d.versions)),
+                 compact_versions_json(d.fields, d.deleted, d.versions),
                  None if d.deleted is None else int(d.deleted), _dump_list(d.disputed),
                  d.device_id, d.seq, d.user_name, at)
                 for i, d in enumerate(drafts)
