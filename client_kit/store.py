@@ -36,8 +36,8 @@ from .migrator import Migrator, load_migrations
 from .sqlite_tx import Transactions
 
 META_COLUMNS = ("_versions", "_deleted", "_disputed")
-#: One JSON encoder for every value (json.dumps with options builds one per call).
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+#: Every JSON value the store writes is compact text (see :mod:`client_kit.engine.jsontext`).
+_encode = compact_json
 #: Sensitive fields with a blind index for exact look-up (column ``<field>_bidx``).
 _BLIND_INDEXED = {"person": "id_number"}
 

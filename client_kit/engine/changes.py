@@ -8,9 +8,10 @@ versions are never equal unless they name the same write.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from .jsontext import canonical_json, compact_json, json_string
 
 Version = tuple[int, str]
 
@@ -27,14 +28,6 @@ def version_from_json(raw: Any) -> Version | None:
         return None
     hlc, device = raw
     return (int(hlc), str(device))
-
-
-_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no spaces, UTF-8 text kept as is (not ``\\u`` escaped)."""
-    return _canonical(value)
 
 
 @dataclass(slots=True)
@@ -100,11 +93,6 @@ class Change:
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:32]
 
 
-#: Compact JSON, UTF-8 text as is. One encoder: ``json.dumps`` with options builds a new one
-#: on every call.
-compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-#: A str as JSON text, non-ASCII kept as is (what :data:`compact_json` does for a string).
-json_string = json.encoder.encode_basestring
 _NOTHING = object()
 
 
