@@ -73,7 +73,7 @@ from client_kit.enrol import enrol as enrol_device  # noqa: E402
 from client_kit.engine.protocol import (SCHEMA_VERSION, decode_pull_page,  # noqa: E402
                                         encode_push, pack)
 from client_kit.store import DeviceStore, connect  # noqa: E402
-from client_kit.sync_client import SyncClient, SyncSummary  # noqa: E402
+from client_kit.sync_client import MAX_BATCH, SyncClient, SyncSummary  # noqa: E402
 from client_kit.transport import HttpTransport  # noqa: E402
 from server import create_app  # noqa: E402
 from server.enrolment import issue_code  # noqa: E402
@@ -543,10 +543,11 @@ class MeasuringTransport(HttpTransport):
 
 
 def client_for(store: DeviceStore, url: str, *, batch_size: int = 500,
-               page_size: int = 1000) -> tuple[SyncClient, MeasuringTransport]:
+               max_batch_size: int = MAX_BATCH, page_size: int = 1000
+               ) -> tuple[SyncClient, MeasuringTransport]:
     transport = MeasuringTransport(url)
     return SyncClient(store, Channel(store, transport), batch_size=batch_size,
-                      page_size=page_size), transport
+                      max_batch_size=max_batch_size, page_size=page_size), transport
 
 
 @dataclass
@@ -901,7 +902,8 @@ def run_profile(args: argparse.Namespace, workdir: Path) -> None:
         pusher = server.enrol(workdir / "p-push.sqlite", "worker-p1", [VILLAGE])
         say(f"profile: writing {args.records} records ...")
         write_records(pusher, plan_for(args.records, VILLAGE))
-        client, _ = client_for(pusher, server.url, batch_size=args.batch_size)
+        client, _ = client_for(pusher, server.url, batch_size=args.batch_size,
+                               max_batch_size=args.max_batch_size)
         client.hello()
         for f in prof_dir.iterdir():
             f.unlink()
@@ -1024,8 +1026,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results["raw_insert_rate_pre_encoded"] = len(made) / raw_alone_s
 
         # 2. push
-        say(f"2. pushing {len(made):,} records over HTTP in batches of {args.batch_size} ...")
+        say(f"2. pushing {len(made):,} records over HTTP in batches of {args.batch_size}"
+            f" growing to {args.max_batch_size} ...")
         client, transport = client_for(pusher, server.url, batch_size=args.batch_size,
+                                       max_batch_size=args.max_batch_size,
                                        page_size=args.page_size)
         client.hello()
         summary = SyncSummary()
@@ -1044,6 +1048,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "first_1000_cpu_ms": cpu_ms_per_1000(timer.cpu_steps(), True, 1000),
             "last_1000_cpu_ms": cpu_ms_per_1000(timer.cpu_steps(), False, 1000),
             "cpu_ms_per_1000": 1e6 / (len(made) / max(timer.marks[-1][2], 1e-9)),
+            "batch_records": [n for n, _ in steps],
             "batch_seconds": [round(t, 4) for _, t in steps],
             "batch_cpu_seconds": [round(t, 4) for _, t in timer.cpu_steps()],
             "wire_bytes_per_record": sum(x.sent for x in pushes) / len(made),
@@ -1110,7 +1115,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                                       posts=args.village_posts * scale,
                                                       days=args.village_days))
             write_s = time.perf_counter() - start
-            vclient, _ = client_for(store, server.url, batch_size=args.batch_size)
+            vclient, _ = client_for(store, server.url, batch_size=args.batch_size,
+                                    max_batch_size=args.max_batch_size)
             vclient.hello()
             vtimer = Timed(cpu=server.cpu_clock)
             vclient.push(SyncSummary(), vtimer)
@@ -1245,6 +1251,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"raw insert without JSON encoding: {fmt_rate(results['raw_insert_rate_pre_encoded'])}",
         f"push {push['seconds']:.1f} s ({push['http_seconds']:.1f} s in HTTP exchanges); "
         f"pull {pull['seconds']:.1f} s ({pull['http_seconds']:.1f} s in HTTP exchanges)",
+        "push batches (records): " + ", ".join(f"{n:,}" for n in push["batch_records"]),
     ]
     if poll:
         lines.append(f"change log filled in {poll['fill_seconds']:.1f} s; server-side query "
@@ -1277,7 +1284,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "insert.")
     parser.add_argument("--records", type=int, default=10_000,
                         help="records to push and pull (default 10000)")
-    parser.add_argument("--batch-size", type=int, default=500, help="push batch (default 500)")
+    parser.add_argument("--batch-size", type=int, default=500,
+                        help="first push batch (default 500)")
+    parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH,
+                        help=f"largest push batch (default {MAX_BATCH}); batches grow from"
+                             " --batch-size while the server answers within a second")
     parser.add_argument("--page-size", type=int, default=1000, help="pull page (default 1000)")
     parser.add_argument("--log-rows", type=int, default=1_000_000,
                         help="synthetic change-log rows of other villages for the 'nothing new'"

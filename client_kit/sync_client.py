@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import gc
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
@@ -30,6 +31,15 @@ CLOCK_REPAIR_MS = 3600 * 1000
 #: Entries asked for in a pull's first page; later pages are ``page_size``. The server
 #: prepares the first page while the device waits idle, so it is kept small.
 FIRST_PAGE = 200
+
+#: A push batch doubles, up to ``max_batch_size`` changes, after an answer that came back
+#: within this many seconds (a fast link and a server that keeps up: fewer, larger commits),
+#: and halves, down to ``batch_size``, after one slower than :data:`SHRINK_AFTER_S` (a slow
+#: link: a cut then costs less to send again).
+GROW_WITHIN_S = 1.0
+SHRINK_AFTER_S = 5.0
+#: Changes in the largest push batch (about 200 KB on the wire).
+MAX_BATCH = 4000
 
 #: ``progress(stage, done, total)``; stage is "push" or "pull".
 Progress = Callable[[str, int, int], None]
@@ -53,11 +63,14 @@ class SyncClient:
     """Syncs one :class:`DeviceStore` through one :class:`Channel`."""
 
     def __init__(self, store: DeviceStore, channel: Channel, *, batch_size: int = 500,
-                 page_size: int = 1000, app_version: str = "0.1.0") -> None:
+                 max_batch_size: int = MAX_BATCH, page_size: int = 1000,
+                 app_version: str = "0.1.0") -> None:
         self.store = store
         self.channel = channel
         self.clock_repaired = False
+        #: Changes in the first push batch; later ones grow to ``max_batch_size``.
         self.batch_size = batch_size
+        self.max_batch_size = max(batch_size, max_batch_size)
         self.page_size = page_size
         self.app_version = app_version
 
@@ -98,21 +111,27 @@ class SyncClient:
         One batch is in flight at a time, and the server sees them in order. While it works
         on one, the device packs the next; once the answer is in, the next batch goes out
         first and the acknowledged entries are dropped while it travels (a crash in between
-        only means those entries are sent again and acknowledged as repeated).
+        only means those entries are sent again and acknowledged as repeated). Batches start
+        at ``batch_size`` changes and grow while answers come back quickly
+        (:data:`GROW_WITHIN_S`).
         """
         total = self.store.pending_count()
         done = 0
+        size = self.batch_size
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-push") as net:
-            batch = self._next_batch(after_seq=0)
+            batch = self._next_batch(after_seq=0, size=size)
             if batch is not None:
                 flight = self.channel.send("push", batch.first, batch.body, net)
+                sent_at = time.monotonic()
             while batch is not None:
-                upcoming = self._next_batch(after_seq=batch.last)
+                upcoming = self._next_batch(after_seq=batch.last, size=size)
                 ack = decode_ack(flight.reply())
+                size = self._resized(size, time.monotonic() - sent_at)
                 if ack.acked_through < batch.last:
                     raise SyncError("服务器确认不完整，稍后重试", code="partial_ack")
                 if upcoming is not None:
                     flight = self.channel.send("push", upcoming.first, upcoming.body, net)
+                    sent_at = time.monotonic()
                 self.store.acknowledge(ack.acked_through)
                 summary.sent += ack.applied
                 summary.repeated += ack.repeated
@@ -122,9 +141,17 @@ class SyncClient:
                     progress("push", done, max(total, done))
                 batch = upcoming
 
-    def _next_batch(self, after_seq: int) -> "_PushBatch | None":
-        """The outbox's next batch after ``after_seq``, packed, or ``None``."""
-        changes = self.store.pending_wire(limit=self.batch_size, after_seq=after_seq)
+    def _resized(self, size: int, answered_in_s: float) -> int:
+        """The next batch's size after an answer that took ``answered_in_s`` seconds."""
+        if answered_in_s <= GROW_WITHIN_S:
+            return min(size * 2, self.max_batch_size)
+        if answered_in_s > SHRINK_AFTER_S:
+            return max(size // 2, self.batch_size)
+        return size
+
+    def _next_batch(self, after_seq: int, size: int) -> "_PushBatch | None":
+        """The outbox's next ``size`` changes after ``after_seq``, packed, or ``None``."""
+        changes = self.store.pending_wire(limit=size, after_seq=after_seq)
         if not changes:
             return None
         body = pack_push([text for _, text in changes], app_version=self.app_version)

@@ -62,3 +62,18 @@ def test_an_outbox_entry_written_by_an_older_version_with_spaced_json_still_trav
                              (json.dumps(json.loads(base)), seq))
     assert [json.loads(t) for _, t in fresh_store.pending_wire(limit=100)] == [
         c.to_wire() for c in fresh_store.pending(limit=100)]
+
+
+def test_push_batches_double_on_quick_answers_and_halve_on_slow_ones(tmp_path) -> None:
+    from client_kit.sync_client import GROW_WITHIN_S, SHRINK_AFTER_S, SyncClient
+
+    store = DeviceStore.open(tmp_path / "device.sqlite")
+    client = SyncClient(store, channel=None, batch_size=100, max_batch_size=1000)  # type: ignore[arg-type]
+    quick, middling, slow = GROW_WITHIN_S / 2, (GROW_WITHIN_S + SHRINK_AFTER_S) / 2, \
+        SHRINK_AFTER_S * 2
+    assert [client._resized(100, quick), client._resized(800, quick)] == [200, 1000]
+    assert client._resized(400, middling) == 400
+    assert [client._resized(400, slow), client._resized(150, slow)] == [200, 100]
+    assert SyncClient(store, channel=None, batch_size=300,  # type: ignore[arg-type]
+                      max_batch_size=100).max_batch_size == 300  # never below the first
+    store.close()

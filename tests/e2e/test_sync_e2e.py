@@ -271,6 +271,29 @@ def test_a_push_cut_at_its_second_batch_keeps_the_rest_and_sends_nothing_twice(
     assert len(b.store.query("attendance")) == 12
 
 
+def test_push_batches_grow_while_the_server_answers_quickly(live_server, three_devices,
+                                                          seeded, monkeypatch):
+    """A long outbox goes in fewer, larger batches once the link proves fast, and every
+    change arrives once."""
+    # "Quickly" is generous here, so a loaded test machine does not stall the growth.
+    monkeypatch.setattr("client_kit.sync_client.GROW_WITHIN_S", 30.0)
+    a, b, _ = three_devices
+    start = dt.date(2026, 1, 1)
+    for day in range(70):
+        a.store.create("attendance", {"post_id": seeded["post"]["id"],
+                                      "day": (start + dt.timedelta(days=day)).isoformat(),
+                                      "person_id": seeded["wife"]["id"], "status": "on_post"})
+    done: list[int] = []
+    summary = a.client(batch_size=5, max_batch_size=20).sync(
+        lambda stage, n, total: done.append(n) if stage == "push" else None)
+    sizes = [n - m for m, n in zip([0, *done], done)]
+    # The second batch is packed before the first answer is in; then the size doubles.
+    assert sizes == [5, 5, 10, 20, 20, 10]
+    assert summary.sent == 70 and summary.repeated == 0 and a.store.pending_count() == 0
+    b.sync()
+    assert len(b.store.query("attendance")) == 70
+
+
 def test_a_device_that_fails_to_drop_acknowledged_entries_resends_them_harmlessly(
         live_server, three_devices, seeded, monkeypatch):
     """The next batch is already on its way when the device drops the acknowledged one: if
