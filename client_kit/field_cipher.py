@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .engine.envelope import b64, unb64
+from .engine.jsontext import compact_json
 from .errors import CunsyncError
 
 PREFIX = "enc1:"
@@ -47,7 +48,7 @@ class FieldCipher:
         """Seal a JSON value (``None`` stays ``None``)."""
         if value is None:
             return None
-        return self.seal_bytes(json.dumps(value, ensure_ascii=False).encode(), context)
+        return self.seal_bytes(compact_json(value).encode(), context)
 
     def open(self, sealed: Any, context: str) -> Any:
         if sealed is None:

@@ -72,6 +72,24 @@ def _load_merged(rt: RecordType, stored: StoredRow, changes: dict[str, Any]) -> 
     return rt.load_row({"id": stored.id, **stored.state.values, **changes})
 
 
+def _new_row(rt: RecordType, change: Change, device: DeviceRecord, batch: _Batch) -> bool:
+    """Apply a validated upsert of a row the server never had: what :func:`merge_change` and
+    :meth:`SyncService._apply_outcome` make of it (every field written with the change's
+    version, one log entry), in one step. A test holds the two equal. Returns False, doing
+    nothing, for a change without values (the general path decides those)."""
+    values = {k: v for k, v in change.fields.items() if k != DELETED}
+    if not values:
+        return False
+    incoming = (change.hlc, device.id)
+    state = RowState(values, dict.fromkeys(values, incoming), False, set(), True)
+    batch.rows[rt.name][change.row_id] = StoredRow(change.row_id, change.village, state)
+    batch.log.append(LogDraft(rt.name, change.row_id, change.village, dict(values),
+                              dict.fromkeys(values, incoming), None, (), device.id, change.seq,
+                              device.user_name))
+    batch.dirty.setdefault(rt.name, set()).add(change.row_id)
+    return True
+
+
 def _details(err: ValidationError) -> dict[str, Any]:
     return err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
 
@@ -193,6 +211,9 @@ class SyncService:
                 raise OutOfScope("该记录属于其他村，不能以本村名义修改",
                                  details={"seq": change.seq})
             change = self._validated(rt, change, stored)
+            if stored is None and change.op != DELETE and _new_row(rt, change, device, batch):
+                batch.pushed.append((change.seq, digest))
+                continue
             state = stored.state if stored else RowState()
             outcome = merge_change(state, change, device.id, rt.policies)
             if stored is not None and outcome.writes and not self._row_stays_valid(
