@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 from typing import Any
 
@@ -17,7 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .engine.envelope import b64, unb64
-from .engine.jsontext import compact_json
+from .engine.jsontext import compact_json, load_json
 from .errors import CunsyncError
 
 PREFIX = "enc1:"
@@ -55,7 +54,7 @@ class FieldCipher:
             return None
         if not is_sealed(sealed):
             raise SealedValueError(f"应为加密数据 ({context})")
-        return json.loads(self.open_bytes(sealed, context))
+        return load_json(self.open_bytes(sealed, context))
 
 
 def is_sealed(value: object) -> bool:

@@ -27,6 +27,7 @@ from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
                              compact_json, version_from_json, versions_json)
 from .engine.hlc import HybridClock
+from .engine.jsontext import load_json
 from .engine.ids import uuid7
 from .engine.merge import apply_pulled
 from .errors import Locked, NotFound, RuleViolation, ValidationFailed
@@ -96,7 +97,7 @@ class RowCodec:
             assert self.cipher is not None
             return self.cipher.open(value, f"{self.rt.table}.{name}.{row_id}")
         if name in self.rt.json_fields:
-            return json.loads(value)
+            return load_json(value)
         if name in self.flags:
             return bool(value)
         return value
@@ -300,9 +301,9 @@ class DeviceStore:
         n = len(codec.columns)
         for raw in cursor:
             row = codec.decode(raw[:n])
-            row["_versions"] = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
+            row["_versions"] = {k: version_from_json(v) for k, v in load_json(raw[n]).items()}
             row["_deleted"] = bool(raw[n + 1])
-            row["_disputed"] = json.loads(raw[n + 2])
+            row["_disputed"] = load_json(raw[n + 2])
             rows.append(row)
         return rows
 
@@ -513,7 +514,7 @@ class DeviceStore:
         return cipher.seal_bytes(text.encode(), "outbox") if cipher else text
 
     def _open_outbox(self, stored: str) -> dict[str, Any]:
-        return dict(json.loads(self._open_outbox_text(stored) if is_sealed(stored) else stored))
+        return dict(load_json(self._open_outbox_text(stored) if is_sealed(stored) else stored))
 
     def _open_outbox_text(self, sealed: str) -> str:
         cipher = self._cipher()

@@ -125,7 +125,7 @@ class SyncService:
             for change in changes:
                 digest = change.digest()
                 if change.seq in seen:
-                    if seen[change.seq] != digest:
+                    if seen[change.seq] != digest and seen[change.seq] != change.legacy_digest():
                         raise Conflict(
                             f"第 {change.seq} 号变更已收到过，但这次内容不同；拒绝重放",
                             code="replay_mismatch", details={"seq": change.seq})

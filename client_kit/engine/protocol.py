@@ -16,6 +16,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .changes import Change, PulledEntry, compact_json
+from .jsontext import load_json
 from .errors import ProtocolError
 
 #: Version of the record schemas and messages this code speaks. Bump it when a message or a
@@ -53,8 +54,8 @@ def unpack(data: bytes, *, compressed: bool = True,
     else:
         raw = data
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        payload = load_json(raw)
+    except ValueError:  # not JSON, or not UTF-8
         raise ProtocolError("消息不是有效的 UTF-8 JSON (not valid UTF-8 JSON)") from None
     if not isinstance(payload, dict):
         raise ProtocolError("消息应为 JSON 对象 (message must be a JSON object)")

@@ -14,6 +14,7 @@ from client_kit.domain import record_type
 from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions_json,
                                        expand_versions, json_string, version_from_json,
                                        versions_json)
+from client_kit.engine.jsontext import load_json
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
 from client_kit.migrator import Migrator, load_migrations
@@ -120,9 +121,9 @@ class SQLiteStorage(Storage):
                 n = len(codec.columns)
                 values = codec.decode(raw[:n])
                 del values["id"]
-                versions = {k: version_from_json(v) for k, v in json.loads(raw[n]).items()}
+                versions = {k: version_from_json(v) for k, v in load_json(raw[n]).items()}
                 state = RowState(values, {k: v for k, v in versions.items() if v},
-                                 bool(raw[n + 1]), set(json.loads(raw[n + 2])), True)
+                                 bool(raw[n + 1]), set(load_json(raw[n + 2])), True)
                 found[raw[0]] = StoredRow(raw[0], values["village_code"], state)
         return found
 
@@ -187,7 +188,7 @@ class SQLiteStorage(Storage):
                 self._log_after(villages, after, limit)):
             # The stored texts are already the wire's JSON, but for sealed sensitive values.
             if self._sensitive(rtype):
-                fields = _dumps(self._open_fields(rtype, row_id, json.loads(fields)))
+                fields = _dumps(self._open_fields(rtype, row_id, load_json(fields)))
             flag = "null" if deleted is None else ("true" if deleted else "false")
             if not compact and versions.startswith("["):
                 expanded = expand_versions(json.loads(versions), json.loads(fields),
