@@ -17,6 +17,11 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CLOCK_AHEAD_MS": 24 * 3600 * 1000,
     # Oldest client schema version accepted.
     "MIN_CLIENT_SCHEMA": 1,
+    # Allocations between two runs of Python's cyclic garbage collector (its first-generation
+    # threshold; Python's own default is 700). A push batch makes tens of thousands of small
+    # dicts that live until its commit; collecting every 700 of them costs about a tenth of the
+    # push. 0 leaves Python's setting alone. It applies to the whole server process.
+    "GC_THRESHOLD": 50_000,
     "SECRET_KEY": None,
 }
 

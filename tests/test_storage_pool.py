@@ -63,3 +63,21 @@ def test_a_storage_given_back_inside_an_atomic_block_is_closed(app) -> None:  # 
     assert pool.take() is not storage
     with pytest.raises(sqlite3.ProgrammingError):  # closed: the block cannot even commit
         block.__exit__(None, None, None)
+
+
+def test_the_server_collects_cycles_less_often_and_never_less_than_asked(tmp_path) -> None:
+    import gc
+
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        create_app({"TESTING": True, "STORAGE_URL": f"sqlite:///{tmp_path / 'a.sqlite'}",
+                    "GC_THRESHOLD": 0})
+        assert gc.get_threshold() == (700, 10, 10)  # 0: Python's own setting stays
+        create_app({"TESTING": True, "STORAGE_URL": f"sqlite:///{tmp_path / 'b.sqlite'}"})
+        assert gc.get_threshold() == (50_000, 10, 10)  # the default
+        create_app({"TESTING": True, "STORAGE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}",
+                    "GC_THRESHOLD": 1000})
+        assert gc.get_threshold() == (50_000, 10, 10)  # a second app never lowers it
+    finally:
+        gc.set_threshold(*saved)
