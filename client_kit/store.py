@@ -472,17 +472,18 @@ class DeviceStore:
                     rows: list[tuple[Mapping[str, Any], Mapping[str, Any], bool, list[str]]]
                     ) -> None:
         codec = self.codec(rt)
-        self._upsert(rt, [self._row_values(rt, codec.encode(row), row, versions, deleted,
-                                           disputed)
+        self._upsert(rt, [self._row_values(rt, codec.encode(row), row, _versions_text(versions),
+                                           deleted, disputed)
                           for row, versions, deleted, disputed in rows])
 
     def _row_values(self, rt: RecordType, encoded: list[Any], values: Mapping[str, Any],
-                    versions: Mapping[str, Any], deleted: bool | None,
+                    versions_text: str, deleted: bool | None,
                     disputed: Iterable[str]) -> tuple[Any, ...]:
         """A row's columns in :meth:`_upsert` order: ``encoded`` (its :class:`RowCodec`
-        columns), then versions, tombstone, disputed fields and the blind index if it has one."""
+        columns), then versions (as :func:`_versions_text`), tombstone, disputed fields and the
+        blind index if it has one."""
         blind = _BLIND_INDEXED.get(rt.name)
-        return (*encoded, versions_json({k: v for k, v in versions.items() if v}),
+        return (*encoded, versions_text,
                 int(bool(deleted)), _encode(sorted(disputed)) if disputed else "[]",
                 *((self._blind(values[blind]) if values.get(blind) else None,)
                   if blind else ()))
@@ -683,14 +684,13 @@ class DeviceStore:
             if row is None and not local_pending:
                 # A row this device never had, with nothing of its own pending: the entry is
                 # the row (what the merge below would make of it, in one step).
-                versions = {k: v for k, v in entry.versions.items() if k in entry.fields}
-                if entry.deleted is not None and DELETED in entry.versions:
-                    versions[DELETED] = entry.versions[DELETED]
                 if once:
                     direct.append(self._row_values(
                         rt, codec.encode_entry(entry.row_id, entry.village, entry.fields),
-                        entry.fields, versions, entry.deleted, entry.disputed))
+                        entry.fields, _entry_versions_text(entry), entry.deleted,
+                        entry.disputed))
                     continue
+                versions = _entry_versions(entry)
                 current[entry.row_id] = {"id": entry.row_id, "village_code": entry.village,
                                          **entry.fields, "_versions": versions,
                                          "_deleted": bool(entry.deleted),
@@ -714,6 +714,32 @@ class DeviceStore:
             self._upsert(rt, direct)
         self._write_rows(rt, [(r, r["_versions"], r["_deleted"], r["_disputed"])
                               for r in current.values()])
+
+
+def _versions_text(versions: Mapping[str, Any]) -> str:
+    """A row's ``_versions`` column: the versions it has (a field never written has none)."""
+    return versions_json({k: v for k, v in versions.items() if v})
+
+
+def _entry_versions(entry: PulledEntry) -> dict[str, Version]:
+    """The versions a row that a pulled entry creates takes: those of the entry's fields, and
+    of its tombstone when the entry sets one."""
+    versions = {k: v for k, v in entry.versions.items() if k in entry.fields}
+    if entry.deleted is not None and DELETED in entry.versions:
+        versions[DELETED] = entry.versions[DELETED]
+    return versions
+
+
+def _entry_versions_text(entry: PulledEntry) -> str:
+    """``_versions_text(_entry_versions(entry))``; for the usual entry, whose versions are
+    exactly its fields' (and tombstone's), without building another dict."""
+    versions, fields = entry.versions, entry.fields
+    tombstone = entry.deleted is not None and DELETED in versions
+    if (len(versions) == len(fields) + tombstone and DELETED not in fields
+            and versions.keys() >= fields.keys() and all(versions.values())
+            and (not tombstone or next(reversed(versions)) == DELETED)):
+        return versions_json(versions)
+    return _versions_text(_entry_versions(entry))
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -91,3 +91,12 @@ def test_versions_sharing_one_write_are_written_as_the_encoder_writes_them(names
     versions = dict.fromkeys(names, one)
     assert versions_json(versions) == json.dumps(versions, ensure_ascii=False,
                                                  separators=(",", ":"))
+
+
+@given(entries(), st.booleans())
+def test_a_new_rows_versions_text_is_the_same_by_either_path(entry, with_deleted_field) -> None:  # type: ignore[no-untyped-def]
+    from client_kit.store import _entry_versions, _entry_versions_text, _versions_text
+
+    if with_deleted_field:  # a malformed entry naming the tombstone as a field
+        entry.fields[DELETED] = False
+    assert _entry_versions_text(entry) == _versions_text(_entry_versions(entry))
