@@ -13,7 +13,8 @@ fields and outbox), then times, with ``time.process_time``:
 - and, as a floor, inserting the fresh device's own encoded rows into another store's tables
   with one ``executemany`` per table.
 
-Every store is a real SQLite file in a temporary directory, removed at the end.
+Every store is a real SQLite file in a temporary directory, removed at the end. The cyclic
+garbage collector runs at the server's setting (``GC_THRESHOLD``) throughout.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from client_kit.field_cipher import FieldCipher  # noqa: E402
 from client_kit.keystore import generate  # noqa: E402
 from client_kit.store import DeviceStore  # noqa: E402
 from client_kit.sync_client import apply_page  # noqa: E402
+from server import tune_collector  # noqa: E402
 from server.accounts import add_device_record, create_user  # noqa: E402
+from server.config import DEFAULTS  # noqa: E402
 from server.storage.sqlite import SQLiteStorage  # noqa: E402
 from server.sync_service import SyncService  # noqa: E402
 
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500, help="push batch (default 500)")
     parser.add_argument("--page-size", type=int, default=1000, help="pull page (default 1000)")
     args = parser.parse_args(argv)
+    tune_collector(int(DEFAULTS["GC_THRESHOLD"]))  # as the server process does
     with tempfile.TemporaryDirectory(prefix="cunsync-stages-") as tmp:
         figures = run(args.records, args.batch_size, args.page_size, Path(tmp))
     width = max(len(name) for name, _ in figures)
