@@ -27,8 +27,8 @@ from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
                              compact_json, version_from_json, versions_json)
 from .engine.hlc import HybridClock
-from .engine.jsontext import load_json
 from .engine.ids import uuid7
+from .engine.jsontext import load_json
 from .engine.merge import apply_pulled
 from .errors import Locked, NotFound, RuleViolation, ValidationFailed
 from .field_cipher import FieldCipher, blind_index, is_sealed
