@@ -25,7 +25,8 @@ from .domain import RECORD_TYPES, RecordType, record_type
 from .domain.fields import Flag
 from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
-                             compact_json, version_from_json, versions_json)
+                             compact_json, row_versions_from_json, row_versions_json,
+                             version_from_json)
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.jsontext import load_json
@@ -301,7 +302,7 @@ class DeviceStore:
         n = len(codec.columns)
         for raw in cursor:
             row = codec.decode(raw[:n])
-            row["_versions"] = {k: version_from_json(v) for k, v in load_json(raw[n]).items()}
+            row["_versions"] = row_versions_from_json(raw[n])
             row["_deleted"] = bool(raw[n + 1])
             row["_disputed"] = load_json(raw[n + 2])
             rows.append(row)
@@ -595,15 +596,22 @@ class DeviceStore:
                 "UPDATE outbox SET hlc = ?, base = ? WHERE seq = ?",
                 [(mapping[hlc], json.dumps({k: remap(v) for k, v in json.loads(base).items()}),
                   seq) for seq, hlc, base in rows])
+            renamed: dict[Version, Version] = {}  # fields that shared a version still do
+
+            def restamped(version: Version | None) -> Version | None:
+                if version is None or version[1] != me or version[0] not in mapping:
+                    return version
+                return renamed.setdefault(version, (mapping[version[0]], me))
+
             for rt in RECORD_TYPES.values():
                 changed = []
                 for row_id, versions in self.conn.execute(
                         f"SELECT id, _versions FROM {rt.table} WHERE _versions LIKE ?",
                         (f'%"{me}"%',)):
-                    parsed = json.loads(versions)
-                    remapped = {k: remap(v) for k, v in parsed.items()}
+                    parsed = row_versions_from_json(versions)
+                    remapped = {k: restamped(v) for k, v in parsed.items()}
                     if remapped != parsed:
-                        changed.append((json.dumps(remapped, ensure_ascii=False), row_id))
+                        changed.append((row_versions_json(remapped), row_id))
                 self.conn.executemany(f"UPDATE {rt.table} SET _versions = ? WHERE id = ?",
                                       changed)
             self._set_meta("hlc", str(clock.last))
@@ -718,7 +726,7 @@ class DeviceStore:
 
 def _versions_text(versions: Mapping[str, Any]) -> str:
     """A row's ``_versions`` column: the versions it has (a field never written has none)."""
-    return versions_json({k: v for k, v in versions.items() if v})
+    return row_versions_json({k: v for k, v in versions.items() if v})
 
 
 def _entry_versions(entry: PulledEntry) -> dict[str, Version]:
@@ -738,7 +746,7 @@ def _entry_versions_text(entry: PulledEntry) -> str:
     if (len(versions) == len(fields) + tombstone and DELETED not in fields
             and versions.keys() >= fields.keys() and all(versions.values())
             and (not tombstone or next(reversed(versions)) == DELETED)):
-        return versions_json(versions)
+        return row_versions_json(versions)
     return _versions_text(_entry_versions(entry))
 
 

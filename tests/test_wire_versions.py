@@ -100,3 +100,34 @@ def test_a_new_rows_versions_text_is_the_same_by_either_path(entry, with_deleted
     if with_deleted_field:  # a malformed entry naming the tombstone as a field
         entry.fields[DELETED] = False
     assert _entry_versions_text(entry) == _versions_text(_entry_versions(entry))
+
+
+ROW_VERSIONS = st.dictionaries(
+    st.one_of(NAMES, st.sampled_from(["village_code", "名字", "a b", 'q"'])),
+    st.one_of(VERSION, st.none()), max_size=6)
+
+
+@given(ROW_VERSIONS, VERSION, st.booleans())
+def test_row_versions_read_back_as_written(versions, one, shared) -> None:  # type: ignore[no-untyped-def]
+    from client_kit.engine.changes import row_versions_from_json, row_versions_json
+
+    if shared:
+        versions = dict.fromkeys(versions, one)
+    text = row_versions_json(versions)
+    assert row_versions_from_json(text) == versions
+    assert isinstance(json.loads(text), dict)
+    if shared and len(versions) > 1 and all(n.isidentifier() for n in versions):
+        assert text.startswith('{"@":') and len(text) < len(versions_json(versions))
+    else:
+        assert text == versions_json(versions)
+
+
+def test_rows_written_before_the_shared_form_read_as_before() -> None:
+    from client_kit.engine.changes import row_versions_from_json
+
+    old = '{"name":[327680,"dev-a"],"sex":[327680,"dev-a"],"_deleted":[393216,"server"]}'
+    assert row_versions_from_json(old) == {"name": (5 << 16, "dev-a"), "sex": (5 << 16, "dev-a"),
+                                           DELETED: (6 << 16, "server")}
+    shared = row_versions_from_json('{"@":[327680,"dev-a"],"name":0,"sex":0}')
+    assert shared == {"name": (5 << 16, "dev-a"), "sex": (5 << 16, "dev-a")}
+    assert shared["name"] is shared["sex"]  # written again in the shared form

@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .jsontext import canonical_json_bytes, compact_json, json_string, stdlib_canonical_json
+from .jsontext import (canonical_json_bytes, compact_json, json_string, load_json,
+                       stdlib_canonical_json)
 
 Version = tuple[int, str]
 
@@ -142,6 +143,48 @@ def versions_json(versions: dict[str, Any]) -> str:
             return compact_json(versions)
         parts.append(f'"{name}":{text}')
     return "{" + ",".join(parts) + "}"
+
+
+#: In a row's stored versions, the key of the one version all its fields share; each field
+#: then holds 0 instead of repeating it (see :func:`row_versions_json`).
+SHARED_VERSION = "@"
+#: ``',"a":0,"b":0}'`` for the field names ``("a", "b")``; bounded like :data:`_LAYOUTS`.
+_SHARED_SUFFIXES: dict[tuple[str, ...], str] = {}
+
+
+def row_versions_json(versions: dict[str, Any]) -> str:
+    """A row's versions as its ``_versions`` column keeps them.
+
+    A row made by one write (the usual new row, pushed or pulled) has one version for all its
+    fields: it is written once, ``{"@": [hlc, device], "name": 0, "sex": 0, ...}``, a third of
+    the bytes of ``{"name": [hlc, device], "sex": [hlc, device], ...}``, which is written
+    otherwise (as :func:`versions_json`). :func:`row_versions_from_json` reads both.
+    """
+    shared = None
+    for shared in versions.values():
+        break
+    if (len(versions) > 1 and type(shared) is tuple and len(shared) == 2
+            and type(shared[0]) is int and type(shared[1]) is str
+            and _all_are(versions.values(), shared)):
+        names = tuple(versions)
+        suffix = _SHARED_SUFFIXES.get(names)
+        if suffix is None and all(type(n) is str and n.isidentifier() for n in names):
+            suffix = "".join(f',"{name}":0' for name in names) + "}"
+            if len(_SHARED_SUFFIXES) < _LAYOUTS_MAX:
+                _SHARED_SUFFIXES[names] = suffix
+        if suffix is not None:
+            return f'{{"{SHARED_VERSION}":[{shared[0]},{json_string(shared[1])}]{suffix}'
+    return versions_json(versions)
+
+
+def row_versions_from_json(text: str | bytes) -> dict[str, Version | None]:
+    """Inverse of :func:`row_versions_json` (and reads rows written before the shared form).
+    Fields sharing the version share one tuple."""
+    raw = load_json(text)
+    if SHARED_VERSION in raw:
+        one = version_from_json(raw.pop(SHARED_VERSION))
+        return {k: (one if v == 0 else version_from_json(v)) for k, v in raw.items()}
+    return {k: version_from_json(v) for k, v in raw.items()}
 
 
 def _all_are(items: Any, one: Any) -> bool:

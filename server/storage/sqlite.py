@@ -12,8 +12,8 @@ from typing import Any, Iterable
 import migrations
 from client_kit.domain import record_type
 from client_kit.engine.changes import (DELETED, PulledEntry, compact_json, compact_versions_json,
-                                       expand_versions, json_string, version_from_json,
-                                       versions_json)
+                                       expand_versions, json_string, row_versions_from_json,
+                                       row_versions_json, version_from_json, versions_json)
 from client_kit.engine.jsontext import load_json
 from client_kit.engine.merge import RowState
 from client_kit.field_cipher import FieldCipher
@@ -121,7 +121,7 @@ class SQLiteStorage(Storage):
                 n = len(codec.columns)
                 values = codec.decode(raw[:n])
                 del values["id"]
-                versions = {k: version_from_json(v) for k, v in load_json(raw[n]).items()}
+                versions = row_versions_from_json(raw[n])
                 state = RowState(values, {k: v for k, v in versions.items() if v},
                                  bool(raw[n + 1]), set(load_json(raw[n + 2])), True)
                 found[raw[0]] = StoredRow(raw[0], values["village_code"], state)
@@ -137,7 +137,7 @@ class SQLiteStorage(Storage):
             [
                 (*codec.encode({**row.state.values, "id": row.id,
                                 "village_code": row.village_code}),
-                 versions_json(row.state.versions),
+                 row_versions_json(row.state.versions),
                  int(row.state.deleted), _dump_list(row.state.disputed))
                 for row in rows
             ],

@@ -1,0 +1,4 @@
+-- Rows may keep their versions in the shared form {"@": [hlc, device], "field": 0, ...}: one
+-- version for every field of a row made by one write, written once. No table changes: this
+-- version only makes older software, which cannot read that form, refuse the database
+-- ("database is newer than this software") instead of misreading its rows.
