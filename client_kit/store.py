@@ -26,7 +26,7 @@ from .domain.fields import Flag
 from .domain.rules import check_day_in_session, check_one_person_one_post
 from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Version,
                              compact_json, row_versions_from_json, row_versions_json,
-                             version_from_json)
+                             shared_row_versions_json, version_from_json)
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.jsontext import load_json
@@ -741,7 +741,12 @@ def _entry_versions(entry: PulledEntry) -> dict[str, Version]:
 def _entry_versions_text(entry: PulledEntry) -> str:
     """``_versions_text(_entry_versions(entry))``; for the usual entry, whose versions are
     exactly its fields' (and tombstone's), without building another dict."""
-    versions, fields = entry.versions, entry.fields
+    versions, fields, one = entry.versions, entry.fields, entry.one_version
+    if one is not None and DELETED not in fields:  # one pair on the wire: no checks needed
+        text = shared_row_versions_json(
+            (*fields, DELETED) if entry.deleted is not None else tuple(fields), one)
+        if text is not None:
+            return text
     tombstone = entry.deleted is not None and DELETED in versions
     if (len(versions) == len(fields) + tombstone and DELETED not in fields
             and versions.keys() >= fields.keys() and all(versions.values())

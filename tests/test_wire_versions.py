@@ -131,3 +131,14 @@ def test_rows_written_before_the_shared_form_read_as_before() -> None:
     shared = row_versions_from_json('{"@":[327680,"dev-a"],"name":0,"sex":0}')
     assert shared == {"name": (5 << 16, "dev-a"), "sex": (5 << 16, "dev-a")}
     assert shared["name"] is shared["sex"]  # written again in the shared form
+
+
+@given(entries(), st.booleans())
+def test_a_new_rows_versions_text_from_the_wire_is_the_same_by_either_path(entry, compact) -> None:  # type: ignore[no-untyped-def]
+    from client_kit.store import _entry_versions, _entry_versions_text, _versions_text
+
+    pulled = decode_pull_page(encode_pull_page([entry], 7, False, ["522731100201"],
+                                               compact=compact)).entries[0]
+    assert (pulled.one_version is not None) == (compact and isinstance(
+        compact_versions(entry.fields, entry.deleted, entry.versions), list))
+    assert _entry_versions_text(pulled) == _versions_text(_entry_versions(pulled))

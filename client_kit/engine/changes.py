@@ -163,18 +163,28 @@ def row_versions_json(versions: dict[str, Any]) -> str:
     shared = None
     for shared in versions.values():
         break
-    if (len(versions) > 1 and type(shared) is tuple and len(shared) == 2
-            and type(shared[0]) is int and type(shared[1]) is str
-            and _all_are(versions.values(), shared)):
-        names = tuple(versions)
-        suffix = _SHARED_SUFFIXES.get(names)
-        if suffix is None and all(type(n) is str and n.isidentifier() for n in names):
-            suffix = "".join(f',"{name}":0' for name in names) + "}"
-            if len(_SHARED_SUFFIXES) < _LAYOUTS_MAX:
-                _SHARED_SUFFIXES[names] = suffix
-        if suffix is not None:
-            return f'{{"{SHARED_VERSION}":[{shared[0]},{json_string(shared[1])}]{suffix}'
+    if (len(versions) > 1 and type(shared) is tuple and _all_are(versions.values(), shared)):
+        text = shared_row_versions_json(tuple(versions), shared)
+        if text is not None:
+            return text
     return versions_json(versions)
+
+
+def shared_row_versions_json(names: tuple[str, ...], version: Any) -> str | None:
+    """The shared form of :func:`row_versions_json` for the fields ``names``, all at
+    ``version``; ``None`` where it does not apply (fewer than two fields, a name JSON would
+    have to escape, a version that is not ``(int, str)``)."""
+    if (len(names) < 2 or type(version) is not tuple or len(version) != 2
+            or type(version[0]) is not int or type(version[1]) is not str):
+        return None
+    suffix = _SHARED_SUFFIXES.get(names)
+    if suffix is None:
+        if not all(type(n) is str and n.isidentifier() for n in names):
+            return None
+        suffix = "".join(f',"{name}":0' for name in names) + "}"
+        if len(_SHARED_SUFFIXES) < _LAYOUTS_MAX:
+            _SHARED_SUFFIXES[names] = suffix
+    return f'{{"{SHARED_VERSION}":[{version[0]},{json_string(version[1])}]{suffix}'
 
 
 def row_versions_from_json(text: str | bytes) -> dict[str, Version | None]:
@@ -263,6 +273,10 @@ class PulledEntry:
     versions: dict[str, Version]
     deleted: bool | None = None
     disputed: tuple[str, ...] = ()
+    #: The one version of all of ``versions`` when the entry came with one ``[hlc, device]``
+    #: pair (see :func:`compact_versions`), else ``None``. Not compared: the same entry may
+    #: come in either form.
+    one_version: Version | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self, compact: bool = True) -> list[Any]:
         """The list form for the wire; ``compact=False`` always sends versions as an object
@@ -280,5 +294,7 @@ class PulledEntry:
         if not isinstance(fields, dict):
             raise TypeError("entry fields must be an object")
         deleted = None if deleted is None else bool(deleted)
-        return cls(int(cursor), record_type, row_id, village, fields,
-                   expand_versions(versions, fields, deleted), deleted, tuple(disputed))
+        expanded = expand_versions(versions, fields, deleted)
+        one = next(iter(expanded.values()), None) if isinstance(versions, list) else None
+        return cls(int(cursor), record_type, row_id, village, fields, expanded, deleted,
+                   tuple(disputed), one)
