@@ -708,3 +708,26 @@ def test_a_row_cannot_be_moved_to_another_village_by_an_update(tmp_path):
     assert "所属村" in refused.value.message
     assert store.pending_count() == pending
     store.close()
+
+
+def test_restamping_rewrites_versions_a_row_keeps_once(fresh_store, seeded) -> None:  # type: ignore[no-untyped-def]
+    """A new row keeps its one version once ({"@": ...}); re-stamping the outbox re-stamps
+    it for every field, and the row still keeps it once."""
+    household = seeded["household"]["id"]
+    (stored,) = fresh_store.conn.execute(
+        "SELECT _versions FROM households WHERE id = ?", (household,)).fetchone()
+    assert stored.startswith('{"@":')
+    before = fresh_store.get("household", household, with_meta=True)["_versions"]
+    assert len(set(before.values())) == 1
+    server_ms = START_MS - 3_600_000  # the server's clock is an hour behind this device's
+    assert fresh_store.restamp_outbox(server_ms) == fresh_store.pending_count()
+    after = fresh_store.get("household", household, with_meta=True)["_versions"]
+    assert after.keys() == before.keys() and len(set(after.values())) == 1
+    (version,) = set(after.values())
+    assert version != next(iter(before.values())) and version[1] == "dev-a"
+    assert version[0] >> 16 < START_MS
+    (stored,) = fresh_store.conn.execute(
+        "SELECT _versions FROM households WHERE id = ?", (household,)).fetchone()
+    assert stored.startswith('{"@":')
+    entry = next(e for e in fresh_store.pending() if e.row_id == household)
+    assert entry.hlc == version[0]
