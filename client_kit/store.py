@@ -739,19 +739,14 @@ def _entry_versions(entry: PulledEntry) -> dict[str, Version]:
 
 
 def _entry_versions_text(entry: PulledEntry) -> str:
-    """``_versions_text(_entry_versions(entry))``; for the usual entry, whose versions are
-    exactly its fields' (and tombstone's), without building another dict."""
-    versions, fields, one = entry.versions, entry.fields, entry.one_version
-    if one is not None and DELETED not in fields:  # one pair on the wire: no checks needed
+    """``_versions_text(_entry_versions(entry))``; for the usual entry, which came with one
+    version pair for its fields (and tombstone), without building the versions again."""
+    fields, one = entry.fields, entry.one_version
+    if one is not None and DELETED not in fields:
         text = shared_row_versions_json(
             (*fields, DELETED) if entry.deleted is not None else tuple(fields), one)
         if text is not None:
             return text
-    tombstone = entry.deleted is not None and DELETED in versions
-    if (len(versions) == len(fields) + tombstone and DELETED not in fields
-            and versions.keys() >= fields.keys() and all(versions.values())
-            and (not tombstone or next(reversed(versions)) == DELETED)):
-        return row_versions_json(versions)
     return _versions_text(_entry_versions(entry))
 
 

@@ -91,24 +91,9 @@ class RecordType:
         errors: dict[str, Any] = {name: [schema.error_messages["unknown"]]
                                   for name in values if name not in schema.fields}
         loaded: dict[str, Any] = {}
-        get = values.get
-        for name, field, lean in self._load_plan:
-            value = get(name, missing)
+        for name, field in schema.fields.items():
             try:
-                if not lean:
-                    value = field.deserialize(value, name, values)
-                elif value is None:
-                    # What DomainField.deserialize does, inlined: this loop runs for every
-                    # field of every pushed row.
-                    if not field.allow_none:
-                        raise field.make_error("null")
-                elif value is not missing:
-                    value = field._deserialize(value, name, values)
-                elif field.required:
-                    raise field.make_error("required")
-                else:
-                    default = field.load_default
-                    value = default() if callable(default) else default
+                value = field.deserialize(values.get(name, missing), name, values)
             except ValidationError as err:
                 errors[name] = err.messages
                 continue
@@ -118,15 +103,6 @@ class RecordType:
             raise ValidationError(errors)
         schema.check_row(loaded)  # type: ignore[attr-defined]
         return loaded
-
-    @cached_property
-    def _load_plan(self) -> tuple[tuple[str, Any, bool], ...]:
-        """``(name, field, lean)`` for each schema field; ``lean`` when it is a
-        :class:`DomainField` without validators or hooks, whose ``deserialize`` is then only
-        the null, required and default checks around ``_deserialize``."""
-        return tuple((name, field, isinstance(field, DomainField) and not (
-            field.validators or field.pre_load or field.post_load))
-            for name, field in self.schema.fields.items())
 
     def natural_row_id(self, values: dict[str, Any]) -> str:
         """The deterministic id of a natural-key fact."""

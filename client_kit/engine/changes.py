@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .jsontext import (canonical_json_bytes, compact_json, json_string, load_json,
                        stdlib_canonical_json)
@@ -105,39 +105,76 @@ class Change:
 _NOTHING = object()
 
 
-#: ``'{"a":', ',"b":', '}'`` for the field names ``("a", "b")``: joined with one version's
-#: text, they make the versions of a row whose fields share one write. Bounded: field sets
-#: come from the record types, but a push could name odd ones.
-_LAYOUTS: dict[tuple[str, ...], list[str]] = {}
-_LAYOUTS_MAX = 4096
+def _is_version(value: Any) -> bool:
+    """Whether ``value`` is a version as the merge makes them: ``(int, str)``."""
+    return (type(value) is tuple and len(value) == 2 and type(value[0]) is int
+            and type(value[1]) is str)
+
+
+def _one_version(versions: dict[str, Any]) -> Version | None:
+    """The version every field of ``versions`` has, when all hold the very same tuple (one
+    write made them), else ``None``."""
+    for first in versions.values():
+        if not _is_version(first):
+            return None
+        for other in versions.values():
+            if other is not first:
+                return None
+        return first  # type: ignore[no-any-return]
+    return None
+
+
+def _version_text(version: Version) -> str:
+    return f"[{version[0]},{json_string(version[1])}]"
+
+
+#: Text made from a tuple of field names, kept per tuple (see :func:`_for_names`). Bounded:
+#: field sets come from the record types, but a push could name odd ones.
+_TEXTS_MAX = 4096
+#: ``'{"a":', ',"b":', '}'`` for ``("a", "b")``: joined with one version's text, the versions
+#: of fields that share one write.
+_LAYOUTS: dict[tuple[str, ...], Any] = {}
+#: ``',"a":0,"b":0}'`` for ``("a", "b")``: the end of :func:`row_versions_json`'s shared form.
+_SHARED_SUFFIXES: dict[tuple[str, ...], Any] = {}
+
+
+def _for_names(cache: dict[tuple[str, ...], Any], names: tuple[str, ...],
+               make: Callable[[tuple[str, ...]], Any]) -> Any:
+    """``make(names)``, kept in ``cache``; ``None`` when a name is not a plain identifier
+    (JSON would have to escape it)."""
+    made = cache.get(names)
+    if made is None and all(type(n) is str and n.isidentifier() for n in names):
+        made = make(names)
+        if len(cache) < _TEXTS_MAX:
+            cache[names] = made
+    return made
+
+
+def _layout(names: tuple[str, ...]) -> list[str]:
+    return ['{"' + names[0] + '":', *[',"' + n + '":' for n in names[1:]], "}"]
+
+
+def _shared_suffix(names: tuple[str, ...]) -> str:
+    return "".join(f',"{name}":0' for name in names) + "}"
 
 
 def versions_json(versions: dict[str, Any]) -> str:
     """``{field: [hlc, device]}`` as compact JSON text, exactly as ``json.dumps`` with compact
     separators and ``ensure_ascii=False`` writes it (a test holds the two equal), but faster
     for the usual row, whose fields share one ``(hlc, device)`` tuple."""
-    shared = None
-    for shared in versions.values():
-        break
-    if (type(shared) is tuple and len(shared) == 2 and type(shared[0]) is int
-            and type(shared[1]) is str and _all_are(versions.values(), shared)):
-        names = tuple(versions)
-        layout = _LAYOUTS.get(names)
-        if layout is None and all(type(n) is str and n.isidentifier() for n in names):
-            layout = ['{"' + names[0] + '":', *[',"' + n + '":' for n in names[1:]], "}"]
-            if len(_LAYOUTS) < _LAYOUTS_MAX:
-                _LAYOUTS[names] = layout
+    shared = _one_version(versions)
+    if shared is not None:
+        layout = _for_names(_LAYOUTS, tuple(versions), _layout)
         if layout is not None:
-            return f"[{shared[0]},{json_string(shared[1])}]".join(layout)
+            return _version_text(shared).join(layout)
     parts = []
     last: Any = _NOTHING
     text = ""
     for name, version in versions.items():
         if version is not last:
-            if (type(version) is not tuple or len(version) != 2
-                    or type(version[0]) is not int or type(version[1]) is not str):
+            if not _is_version(version):
                 return compact_json(versions)  # anything unusual: the encoder itself
-            text = f"[{version[0]},{json_string(version[1])}]"
+            text = _version_text(version)
             last = version
         if not (type(name) is str and name.isidentifier()):
             return compact_json(versions)
@@ -148,8 +185,6 @@ def versions_json(versions: dict[str, Any]) -> str:
 #: In a row's stored versions, the key of the one version all its fields share; each field
 #: then holds 0 instead of repeating it (see :func:`row_versions_json`).
 SHARED_VERSION = "@"
-#: ``',"a":0,"b":0}'`` for the field names ``("a", "b")``; bounded like :data:`_LAYOUTS`.
-_SHARED_SUFFIXES: dict[tuple[str, ...], str] = {}
 
 
 def row_versions_json(versions: dict[str, Any]) -> str:
@@ -160,10 +195,8 @@ def row_versions_json(versions: dict[str, Any]) -> str:
     the bytes of ``{"name": [hlc, device], "sex": [hlc, device], ...}``, which is written
     otherwise (as :func:`versions_json`). :func:`row_versions_from_json` reads both.
     """
-    shared = None
-    for shared in versions.values():
-        break
-    if (len(versions) > 1 and type(shared) is tuple and _all_are(versions.values(), shared)):
+    shared = _one_version(versions)
+    if shared is not None:
         text = shared_row_versions_json(tuple(versions), shared)
         if text is not None:
             return text
@@ -174,17 +207,12 @@ def shared_row_versions_json(names: tuple[str, ...], version: Any) -> str | None
     """The shared form of :func:`row_versions_json` for the fields ``names``, all at
     ``version``; ``None`` where it does not apply (fewer than two fields, a name JSON would
     have to escape, a version that is not ``(int, str)``)."""
-    if (len(names) < 2 or type(version) is not tuple or len(version) != 2
-            or type(version[0]) is not int or type(version[1]) is not str):
+    if len(names) < 2 or not _is_version(version):
         return None
-    suffix = _SHARED_SUFFIXES.get(names)
+    suffix = _for_names(_SHARED_SUFFIXES, names, _shared_suffix)
     if suffix is None:
-        if not all(type(n) is str and n.isidentifier() for n in names):
-            return None
-        suffix = "".join(f',"{name}":0' for name in names) + "}"
-        if len(_SHARED_SUFFIXES) < _LAYOUTS_MAX:
-            _SHARED_SUFFIXES[names] = suffix
-    return f'{{"{SHARED_VERSION}":[{version[0]},{json_string(version[1])}]{suffix}'
+        return None
+    return f'{{"{SHARED_VERSION}":{_version_text(version)}{suffix}'
 
 
 def row_versions_from_json(text: str | bytes) -> dict[str, Version | None]:
@@ -195,13 +223,6 @@ def row_versions_from_json(text: str | bytes) -> dict[str, Version | None]:
         one = version_from_json(raw.pop(SHARED_VERSION))
         return {k: (one if v == 0 else version_from_json(v)) for k, v in raw.items()}
     return {k: version_from_json(v) for k, v in raw.items()}
-
-
-def _all_are(items: Any, one: Any) -> bool:
-    for item in items:
-        if item is not one:
-            return False
-    return True
 
 
 def compact_versions(field_names: Any, deleted: bool | None,
@@ -226,16 +247,12 @@ def compact_versions_json(field_names: Any, deleted: bool | None,
                           versions: dict[str, Any]) -> str:
     """:func:`compact_versions` as compact JSON text; the usual entry, whose versions are
     one tuple for exactly its fields, without building the pair and encoding it."""
-    shared = None
-    for shared in versions.values():
-        break
-    if (type(shared) is tuple and len(shared) == 2 and type(shared[0]) is int
-            and type(shared[1]) is str and _all_are(versions.values(), shared)
-            and isinstance(field_names, dict)
+    shared = _one_version(versions)
+    if (shared is not None and isinstance(field_names, dict)
             and len(versions) == len(field_names) + (deleted is not None)
             and versions.keys() >= field_names.keys()
             and (deleted is None or DELETED in versions)):
-        return f"[{shared[0]},{json_string(shared[1])}]"
+        return _version_text(shared)
     return compact_json(compact_versions(field_names, deleted, versions))
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from .changes import Change, PulledEntry, compact_json
-from .jsontext import load_json
 from .errors import ProtocolError
+from .jsontext import load_json
 
 #: Version of the record schemas and messages this code speaks. Bump it when a message or a
 #: record type changes incompatibly; the server refuses clients below its minimum.

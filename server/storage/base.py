@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from client_kit.engine.changes import PulledEntry, Version
-from client_kit.engine.protocol import entry_json
 from client_kit.engine.merge import RowState
+from client_kit.engine.protocol import entry_json
 
 
 @dataclass(slots=True)
