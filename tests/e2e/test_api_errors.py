@@ -99,8 +99,16 @@ def person_fields(device, **overrides):
     pack({"schema_version": 1}),
     pack({"schema_version": 1, "changes": [{"seq": 1, "record_type": "person"}]}),
     pack({"schema_version": 1, "changes": "all of them"}),
+    # Not strict JSON (decision 0007): NaN, a lone surrogate, a sequence beyond 64 bits.
+    gzip.compress(b'{"schema_version":2,"changes":[[1,"person","id","522731100201",5,'
+                  b'"upsert",{"name":NaN},null]]}'),
+    gzip.compress(b'{"schema_version":2,"changes":[[1,"person","id","522731100201",5,'
+                  b'"upsert",{"name":"\\ud800"},null]]}'),
+    gzip.compress(b'{"schema_version":2,"changes":[[1180591620717411303424,"person","id",'
+                  b'"522731100201",5,"upsert",{"name":"x"},null]]}'),
 ], ids=["not-gzip", "not-json", "array", "utf16", "string-version", "short-change",
-        "hlc-string", "no-changes", "change-object", "changes-string"])
+        "hlc-string", "no-changes", "change-object", "changes-string", "nan",
+        "lone-surrogate", "huge-seq"])
 def test_malformed_push_bodies_are_refused_and_change_nothing(live_server, device, body):
     before = server_state(live_server)
     status, answer = push_raw(live_server, device, body)
@@ -190,7 +198,7 @@ def test_a_zip_bomb_is_refused(live_server, device, monkeypatch):
 
 
 @pytest.mark.parametrize("query", [{"after": -1, "limit": 10}, {"after": "abc", "limit": 10},
-                                   {"after": 0, "limit": 0}])
+                                   {"after": 0, "limit": 0}, {"after": 2**70, "limit": 10}])
 def test_bad_pull_parameters_are_refused(live_server, device, query):
     status, answer = post_sealed(live_server, device, "pull",
                                  pack({**query, "schema_version": SCHEMA_VERSION}))
