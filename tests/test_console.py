@@ -275,6 +275,28 @@ def test_the_login_form_needs_its_token_too(client):
     assert client.get("/console/conflicts").status_code == 302
 
 
+@pytest.mark.parametrize("path", ["/console/logout", "/console/login", "/console/devices/x/revoke",
+                                  "/console/conflicts/1/resolve"])
+def test_a_cross_site_post_does_not_sign_the_supervisor_out(app, client, path):
+    """Another site's form reaches the console without the (SameSite) session cookie: the
+    answer must not write a cookie, which would replace the supervisor's real one."""
+    login(client)
+    assert client.get("/console/devices").status_code == 200
+    cross_site = app.test_client()  # the same browser, but the cookie is not sent
+    response = cross_site.post(path, data={"action": "incoming", "comment": "伪造",
+                                           "confirm": "yes"})
+    assert response.status_code in (302, 400)
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/console/devices").status_code == 200  # still signed in
+
+
+def test_a_post_after_the_session_ended_says_why_on_the_login_page(client):
+    response = client.post("/console/logout")
+    assert response.status_code == 302 and "Set-Cookie" not in response.headers
+    page = client.get(response.headers["Location"])
+    assert "请先登录" in page.text
+
+
 # -- conflicts --------------------------------------------------------------------------------
 
 def test_the_queue_lists_open_conflicts_in_scope_with_counts(client, conflicts):
