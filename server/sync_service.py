@@ -148,9 +148,6 @@ class SyncService:
                 updates["app_version"] = app_version
             if schema_version is not None:
                 updates["schema_version"] = schema_version
-            if changes:
-                newest = max(c.hlc for c in changes) >> 16
-                updates["clock_skew_ms"] = newest - self.clock_ms()
             self.storage.update_device(device.id, **updates)
             if new:
                 # Who changed what, value by value, is in the change log; the audit log keeps
