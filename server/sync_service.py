@@ -144,6 +144,10 @@ class SyncService:
                                        "acknowledged": fresh.acknowledged + len(new)}
             if new:
                 updates["last_seq"] = new[-1][0].seq
+            if fresh.pending is not None:
+                # What the device reported at hello, less this batch, which has left its outbox
+                # once acknowledged: the health page shows the count after the push.
+                updates["pending"] = max(0, fresh.pending - len(changes))
             if app_version is not None:
                 updates["app_version"] = app_version
             if schema_version is not None:

@@ -10,11 +10,12 @@ from typing import Iterator
 import pytest
 
 from client_kit.channel import Channel
+from client_kit.errors import Offline
 from client_kit.sync_client import SyncClient
 from client_kit.transport import HttpTransport
 
 from .conftest import VILLAGE_A, seed_village
-from .support import Device, LiveServer, add_user, enrol
+from .support import CutPlan, CuttingProxy, Device, LiveServer, enrol
 
 MINUTE_MS = 60 * 1000
 
@@ -93,3 +94,40 @@ def test_a_clock_ten_minutes_ahead_shows_even_with_nothing_to_upload(live_server
 def test_a_clock_behind_shows_as_slow(live_server, tablet, console):
     sync_with_clock(tablet, -3 * 3600 * 1000)
     assert "慢 3.0 小时" in device_row(console, tablet.device_id)
+
+
+# -- outbox -----------------------------------------------------------------------------------
+
+def test_waiting_to_upload_is_counted_after_the_push(live_server, tablet, console):
+    seed_village(tablet.store)
+    written = tablet.store.pending_count()
+    assert written > 0
+    tablet.sync()
+    assert stored(live_server, tablet.device_id).pending == 0
+    assert "待上传 0 条" in device_row(console, tablet.device_id)
+
+
+def test_a_push_cut_midway_leaves_what_did_not_arrive_waiting(live_server, tablet, console):
+    seed = seed_village(tablet.store)
+    tablet.sync()
+    for day in range(1, 13):
+        tablet.store.create("attendance", {"post_id": seed["post"]["id"],
+                                           "day": f"2026-09-{day:02d}",
+                                           "person_id": seed["wife"]["id"],
+                                           "status": "on_post"})
+    pushes: list[int] = []
+
+    def second_answer_lost(method: str, path: str, n: int) -> str | None:
+        if path.endswith("/push"):
+            pushes.append(n)
+            return "drop" if len(pushes) == 2 else None
+        return None
+
+    with CuttingProxy(live_server.httpd.server_port, CutPlan(second_answer_lost)) as proxy:
+        with pytest.raises(Offline):
+            tablet.client(proxy.url, batch_size=5).sync()
+    # Two batches of five reached the server (the second's answer was lost); two never left.
+    assert stored(live_server, tablet.device_id).pending == 2
+    assert "待上传 2 条" in device_row(console, tablet.device_id)
+    tablet.sync()
+    assert "待上传 0 条" in device_row(console, tablet.device_id)
