@@ -455,6 +455,38 @@ def test_the_health_page_lists_the_devices_in_scope(client, conflicts):
     assert 'data-device="dev-a"' not in client.get("/console/devices").text
 
 
+def _devices_registered_days_ago(storage: Storage, days: int, **seen: str | None) -> None:
+    registered = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(
+        timespec="seconds")
+    with storage.atomic():
+        for device_id, last_seen_at in seen.items():
+            storage.add_device(DeviceRecord(device_id, "team01", [VILLAGE_A], registered))
+            if last_seen_at:
+                storage.update_device(device_id, last_seen_at=last_seen_at)
+
+
+def _row(page: str, device_id: str) -> str:
+    match = re.search(rf'<tr data-device="{device_id}">(.*?)</tr>', page, re.S)
+    assert match, page
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match[1]))
+
+
+def test_a_device_that_never_made_contact_is_not_counted_as_gone_quiet(client, storage):
+    ten_days_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)).isoformat(
+        timespec="seconds")
+    _devices_registered_days_ago(storage, 30, ghost=None, quiet=ten_days_ago)
+    login(client)
+    page = client.get("/console/devices").text
+    ghost = _row(page, "ghost")
+    assert "从未联系" in ghost and "注册于 30 天前" in ghost and "正常" not in ghost
+    quiet = _row(page, "quiet")
+    assert "10 天前" in quiet and "正常" in quiet and "从未联系" not in quiet
+    summary = re.sub(r"<[^>]+>", "", page.split('aria-label="概况"')[1].split("</section>")[0])
+    assert re.search(r"超过 7 天未联系\s*1\b", summary), summary
+    assert re.search(r"从未联系\s*1\b", summary), summary
+    assert re.search(r"在用\s*1\b", summary), summary
+
+
 def test_a_supervisor_cannot_issue_codes_or_revoke(client, storage, conflicts):
     login(client)
     response = client.post("/console/devices/dev-a/revoke",

@@ -42,6 +42,9 @@ def _state(device: DeviceRecord) -> tuple[str, str]:
         return "待销毁（下次联网时执行）", "bad"
     if device.revoked_at:
         return "已停用", "bad"
+    if device.last_seen_at is None:
+        # Registered, never synced: not a device gone quiet (it never spoke), nor one in use.
+        return "从未联系", "idle"
     return "正常", "ok"
 
 
@@ -56,11 +59,13 @@ def _device_row(device: DeviceRecord, now: dt.datetime, names: dict[str, str],
         "villages": [names.get(v, v) for v in device.villages],
         "seen_age": present.age(device.last_seen_at, now),
         "seen": present.local_time(device.last_seen_at),
-        "quiet": seen is None or now - seen > dt.timedelta(days=QUIET_DAYS),
+        "never": seen is None,
+        "quiet": seen is not None and now - seen > dt.timedelta(days=QUIET_DAYS),
         "skew": present.skew(device.clock_skew_ms),
         "skew_bad": device.clock_skew_ms is not None and abs(device.clock_skew_ms) > SKEW_WARN_MS,
         "state": state, "state_css": css,
         "created": present.local_time(device.created_at),
+        "created_age": present.age(device.created_at, now),
     }
 
 
@@ -102,6 +107,7 @@ def _page(issued: dict[str, Any] | None = None, errors: dict[str, list[str]] | N
     rows = [_device_row(d, now, names, users) for d in devices]
     summary = {"total": len(rows), "active": sum(1 for r in rows if r["state_css"] == "ok"),
                "quiet": sum(1 for r in rows if r["quiet"] and r["state_css"] == "ok"),
+               "never": sum(1 for r in rows if r["state_css"] == "idle"),
                "skewed": sum(1 for r in rows if r["skew_bad"])}
     return render_template(
         "console/devices.html", rows=rows, summary=summary, quiet_days=QUIET_DAYS,
