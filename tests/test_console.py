@@ -4,8 +4,10 @@ conflict queue and page, settling, and device administration. (In a real browser
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
+import zlib
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -503,14 +505,44 @@ def test_an_admin_issues_a_code_shown_once_and_withdraws_it(client, storage, con
     login(client, name="admin")
     response = client.post("/console/enrolment-codes", data={
         "user": "team01", "villages": [VILLAGE_A], "hours": "48", "csrf_token": csrf(client)})
-    assert response.status_code == 200
-    code = re.search(r'id="issued-code">([0-9A-Z-]+)<', response.text)[1]
+    # Post/redirect/get: reloading the page the browser lands on issues nothing.
+    assert response.status_code == 303 and response.location == "/console/devices"
+    page = client.get(response.location).text
+    code = re.search(r'id="issued-code">([0-9A-Z-]+)<', page)[1]
     [row] = storage.list_enrolment_codes()
     assert row["hint"] == code[:4] and row["user_name"] == "team01"
+    # At the top of the page, before the device table, with the command to type.
+    assert page.index('id="issued-code"') < page.index('<table class="devices">')
+    assert f"cunsync enroll --server http://localhost --code {code}" in page
     assert code not in client.get("/console/devices").text  # shown once only
+    assert len(storage.list_enrolment_codes()) == 1
     client.post(f"/console/enrolment-codes/{code[:4]}/withdraw", data={"csrf_token": csrf(client)})
     assert storage.list_enrolment_codes()[0]["withdrawn_at"]
     assert {"enrolment.issue", "enrolment.withdraw"} <= set(audit_actions(storage))
+
+
+def test_an_issued_code_never_travels_readable_in_the_session_cookie(client, storage):
+    login(client, name="admin")
+    response = client.post("/console/enrolment-codes", data={
+        "user": "team01", "villages": [VILLAGE_A], "csrf_token": csrf(client)})
+    cookie = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    payload = cookie.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if cookie.startswith("."):
+        raw = zlib.decompress(raw)
+    code = re.search(r'id="issued-code">([0-9A-Z-]+)<',
+                     client.get("/console/devices").text)[1]
+    assert code.encode() not in raw and code.replace("-", "").encode() not in raw
+
+
+def test_the_enrol_command_names_the_configured_server_address(app, client, storage):
+    app.config["SERVER_URL"] = "http://10.0.0.5:5000/"
+    login(client, name="admin")
+    client.post("/console/enrolment-codes", data={
+        "user": "team01", "villages": [VILLAGE_A], "csrf_token": csrf(client)})
+    page = client.get("/console/devices").text
+    assert re.search(r"cunsync enroll --server http://10\.0\.0\.5:5000 --code [0-9A-Z-]+<",
+                     page)
 
 
 def test_a_code_needs_a_user_and_villages_in_scope(client, storage):
