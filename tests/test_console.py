@@ -550,6 +550,7 @@ def test_a_code_needs_a_user_and_villages_in_scope(client, storage):
     response = client.post("/console/enrolment-codes", data={
         "user": "", "hours": "0", "csrf_token": csrf(client)})
     assert response.status_code == 422
+    assert "注册码没有发放" in response.text.split('<h2 id="codes"')[0]  # said at the top
     assert "请选择" in response.text and "请至少选择一个村" in response.text
     assert "有效期应在" in response.text
     assert storage.list_enrolment_codes() == []
