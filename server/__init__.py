@@ -6,7 +6,7 @@ import gc
 import os
 from typing import Any, Mapping
 
-from flask import Flask
+from flask import Flask, Response, redirect, request, url_for
 
 from .config import DEFAULTS, storage_path
 from .console.settings import DEFAULTS as CONSOLE_DEFAULTS
@@ -47,7 +47,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     console.init_app(app)
 
     @app.get("/")
-    def index():  # type: ignore[no-untyped-def]
-        return {"service": "cunsync", "api": "/api/v1/openapi.json", "console": "/console/"}
+    def index() -> Response:
+        """A browser (it asks for HTML first) goes to the console; a program gets JSON."""
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            response = redirect(url_for("console.conflicts.queue"))
+        else:
+            response = app.json.response(
+                {"service": "cunsync", "api": "/api/v1/openapi.json", "console": "/console/"})
+        response.vary.add("Accept")
+        return response
 
     return app

@@ -144,13 +144,14 @@ class SyncService:
                                        "acknowledged": fresh.acknowledged + len(new)}
             if new:
                 updates["last_seq"] = new[-1][0].seq
+            if fresh.pending is not None:
+                # What the device reported at hello, less this batch, which has left its outbox
+                # once acknowledged: the health page shows the count after the push.
+                updates["pending"] = max(0, fresh.pending - len(changes))
             if app_version is not None:
                 updates["app_version"] = app_version
             if schema_version is not None:
                 updates["schema_version"] = schema_version
-            if changes:
-                newest = max(c.hlc for c in changes) >> 16
-                updates["clock_skew_ms"] = newest - self.clock_ms()
             self.storage.update_device(device.id, **updates)
             if new:
                 # Who changed what, value by value, is in the change log; the audit log keeps

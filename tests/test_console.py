@@ -4,8 +4,10 @@ conflict queue and page, settling, and device administration. (In a real browser
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
+import zlib
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -275,6 +277,28 @@ def test_the_login_form_needs_its_token_too(client):
     assert client.get("/console/conflicts").status_code == 302
 
 
+@pytest.mark.parametrize("path", ["/console/logout", "/console/login", "/console/devices/x/revoke",
+                                  "/console/conflicts/1/resolve"])
+def test_a_cross_site_post_does_not_sign_the_supervisor_out(app, client, path):
+    """Another site's form reaches the console without the (SameSite) session cookie: the
+    answer must not write a cookie, which would replace the supervisor's real one."""
+    login(client)
+    assert client.get("/console/devices").status_code == 200
+    cross_site = app.test_client()  # the same browser, but the cookie is not sent
+    response = cross_site.post(path, data={"action": "incoming", "comment": "伪造",
+                                           "confirm": "yes"})
+    assert response.status_code in (302, 400)
+    assert "Set-Cookie" not in response.headers
+    assert client.get("/console/devices").status_code == 200  # still signed in
+
+
+def test_a_post_after_the_session_ended_says_why_on_the_login_page(client):
+    response = client.post("/console/logout")
+    assert response.status_code == 302 and "Set-Cookie" not in response.headers
+    page = client.get(response.headers["Location"])
+    assert "请先登录" in page.text
+
+
 # -- conflicts --------------------------------------------------------------------------------
 
 def test_the_queue_lists_open_conflicts_in_scope_with_counts(client, conflicts):
@@ -433,6 +457,38 @@ def test_the_health_page_lists_the_devices_in_scope(client, conflicts):
     assert 'data-device="dev-a"' not in client.get("/console/devices").text
 
 
+def _devices_registered_days_ago(storage: Storage, days: int, **seen: str | None) -> None:
+    registered = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(
+        timespec="seconds")
+    with storage.atomic():
+        for device_id, last_seen_at in seen.items():
+            storage.add_device(DeviceRecord(device_id, "team01", [VILLAGE_A], registered))
+            if last_seen_at:
+                storage.update_device(device_id, last_seen_at=last_seen_at)
+
+
+def _row(page: str, device_id: str) -> str:
+    match = re.search(rf'<tr data-device="{device_id}">(.*?)</tr>', page, re.S)
+    assert match, page
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match[1]))
+
+
+def test_a_device_that_never_made_contact_is_not_counted_as_gone_quiet(client, storage):
+    ten_days_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)).isoformat(
+        timespec="seconds")
+    _devices_registered_days_ago(storage, 30, ghost=None, quiet=ten_days_ago)
+    login(client)
+    page = client.get("/console/devices").text
+    ghost = _row(page, "ghost")
+    assert "从未联系" in ghost and "注册于 30 天前" in ghost and "正常" not in ghost
+    quiet = _row(page, "quiet")
+    assert "10 天前" in quiet and "正常" in quiet and "从未联系" not in quiet
+    summary = re.sub(r"<[^>]+>", "", page.split('aria-label="概况"')[1].split("</section>")[0])
+    assert re.search(r"超过 7 天未联系\s*1\b", summary), summary
+    assert re.search(r"从未联系\s*1\b", summary), summary
+    assert re.search(r"在用\s*1\b", summary), summary
+
+
 def test_a_supervisor_cannot_issue_codes_or_revoke(client, storage, conflicts):
     login(client)
     response = client.post("/console/devices/dev-a/revoke",
@@ -449,14 +505,44 @@ def test_an_admin_issues_a_code_shown_once_and_withdraws_it(client, storage, con
     login(client, name="admin")
     response = client.post("/console/enrolment-codes", data={
         "user": "team01", "villages": [VILLAGE_A], "hours": "48", "csrf_token": csrf(client)})
-    assert response.status_code == 200
-    code = re.search(r'id="issued-code">([0-9A-Z-]+)<', response.text)[1]
+    # Post/redirect/get: reloading the page the browser lands on issues nothing.
+    assert response.status_code == 303 and response.location == "/console/devices"
+    page = client.get(response.location).text
+    code = re.search(r'id="issued-code">([0-9A-Z-]+)<', page)[1]
     [row] = storage.list_enrolment_codes()
     assert row["hint"] == code[:4] and row["user_name"] == "team01"
+    # At the top of the page, before the device table, with the command to type.
+    assert page.index('id="issued-code"') < page.index('<table class="devices">')
+    assert f"cunsync enroll --server http://localhost --code {code}" in page
     assert code not in client.get("/console/devices").text  # shown once only
+    assert len(storage.list_enrolment_codes()) == 1
     client.post(f"/console/enrolment-codes/{code[:4]}/withdraw", data={"csrf_token": csrf(client)})
     assert storage.list_enrolment_codes()[0]["withdrawn_at"]
     assert {"enrolment.issue", "enrolment.withdraw"} <= set(audit_actions(storage))
+
+
+def test_an_issued_code_never_travels_readable_in_the_session_cookie(client, storage):
+    login(client, name="admin")
+    response = client.post("/console/enrolment-codes", data={
+        "user": "team01", "villages": [VILLAGE_A], "csrf_token": csrf(client)})
+    cookie = response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    payload = cookie.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if cookie.startswith("."):
+        raw = zlib.decompress(raw)
+    code = re.search(r'id="issued-code">([0-9A-Z-]+)<',
+                     client.get("/console/devices").text)[1]
+    assert code.encode() not in raw and code.replace("-", "").encode() not in raw
+
+
+def test_the_enrol_command_names_the_configured_server_address(app, client, storage):
+    app.config["SERVER_URL"] = "http://10.0.0.5:5000/"
+    login(client, name="admin")
+    client.post("/console/enrolment-codes", data={
+        "user": "team01", "villages": [VILLAGE_A], "csrf_token": csrf(client)})
+    page = client.get("/console/devices").text
+    assert re.search(r"cunsync enroll --server http://10\.0\.0\.5:5000 --code [0-9A-Z-]+<",
+                     page)
 
 
 def test_a_code_needs_a_user_and_villages_in_scope(client, storage):
@@ -464,6 +550,7 @@ def test_a_code_needs_a_user_and_villages_in_scope(client, storage):
     response = client.post("/console/enrolment-codes", data={
         "user": "", "hours": "0", "csrf_token": csrf(client)})
     assert response.status_code == 422
+    assert "注册码没有发放" in response.text.split('<h2 id="codes"')[0]  # said at the top
     assert "请选择" in response.text and "请至少选择一个村" in response.text
     assert "有效期应在" in response.text
     assert storage.list_enrolment_codes() == []

@@ -21,6 +21,9 @@ from ..sync_service import SyncService, utc_now
 bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync")
 
 ENVELOPE = "application/x-cunsync-envelope"
+#: A device clock off by more than this is recorded as off by this much (a century: the
+#: column is a 64-bit integer, and the sign and size are all the health page needs).
+SKEW_LIMIT_MS = 100 * 365 * 24 * 3600 * 1000
 
 
 def check_schema(version: Any, minimum: int) -> None:
@@ -50,13 +53,17 @@ def _reply(device: DeviceRecord, purpose: str, counter: int, payload: bytes,
     return Response(sealed, mimetype=ENVELOPE)
 
 
-def hello_payload(device: DeviceRecord) -> dict[str, Any]:
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def hello_payload(device: DeviceRecord, now_ms: int | None = None) -> dict[str, Any]:
     """What a device learns on every contact: scope, log head, server keys, a wipe order."""
     return {"device_id": device.id, "user": device.user_name, "villages": device.villages,
             "schema_version": SCHEMA_VERSION, "min_client_schema": _minimum(),
             "head": get_storage().head(device.villages),
             "server_keys": get_gate().keyring.public(),
-            "server_time_ms": time.time_ns() // 1_000_000,
+            "server_time_ms": _now_ms() if now_ms is None else now_ms,
             "wipe": bool(device.wipe_requested_at)}
 
 
@@ -75,9 +82,15 @@ def hello():  # type: ignore[no-untyped-def]
     progress = {k: message[v] for k, v in (("pending", "pending"), ("pull_cursor", "cursor"))
                 if isinstance(message.get(v), int) and not isinstance(message.get(v), bool)
                 and message[v] >= 0}
+    # The device sealed the hello with its own clock just before sending it (the signed header's
+    # ``time``): against ours, that is how far off its clock is now, whatever the age of the
+    # records it is about to upload.
+    now_ms = _now_ms()
+    skew_ms = max(-SKEW_LIMIT_MS, min(SKEW_LIMIT_MS, int(opened.header["time"]) - now_ms))
     with storage.atomic():
-        storage.update_device(device.id, last_seen_at=utc_now(), **progress)
-    return _reply(device, "hello-reply", 0, pack(hello_payload(device)), opened)
+        storage.update_device(device.id, last_seen_at=utc_now(), clock_skew_ms=skew_ms,
+                              **progress)
+    return _reply(device, "hello-reply", 0, pack(hello_payload(device, now_ms)), opened)
 
 
 def apply_push(sync: SyncService, device: DeviceRecord, payload: bytes) -> Ack:

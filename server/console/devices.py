@@ -6,10 +6,15 @@ log, exactly as the CLI and the admin API do.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import json
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from cryptography.fernet import Fernet, InvalidToken
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
 
 from .. import enrolment
 from ..accounts import revoke_device
@@ -27,6 +32,10 @@ bp = Blueprint("devices", __name__)
 QUIET_DAYS = 7
 #: A device clock this far off is flagged.
 SKEW_WARN_MS = 5 * 60 * 1000
+#: Session key under which a just-issued code waits for the page that shows it.
+ISSUED = "issued_code"
+#: How long a just-issued code waits for that page (seconds).
+ISSUED_TTL_S = 10 * 60
 
 
 def _in_scope(device: DeviceRecord) -> bool:
@@ -42,6 +51,9 @@ def _state(device: DeviceRecord) -> tuple[str, str]:
         return "待销毁（下次联网时执行）", "bad"
     if device.revoked_at:
         return "已停用", "bad"
+    if device.last_seen_at is None:
+        # Registered, never synced: not a device gone quiet (it never spoke), nor one in use.
+        return "从未联系", "idle"
     return "正常", "ok"
 
 
@@ -56,11 +68,13 @@ def _device_row(device: DeviceRecord, now: dt.datetime, names: dict[str, str],
         "villages": [names.get(v, v) for v in device.villages],
         "seen_age": present.age(device.last_seen_at, now),
         "seen": present.local_time(device.last_seen_at),
-        "quiet": seen is None or now - seen > dt.timedelta(days=QUIET_DAYS),
+        "never": seen is None,
+        "quiet": seen is not None and now - seen > dt.timedelta(days=QUIET_DAYS),
         "skew": present.skew(device.clock_skew_ms),
         "skew_bad": device.clock_skew_ms is not None and abs(device.clock_skew_ms) > SKEW_WARN_MS,
         "state": state, "state_css": css,
         "created": present.local_time(device.created_at),
+        "created_age": present.age(device.created_at, now),
     }
 
 
@@ -79,6 +93,40 @@ def _code_row(code: dict[str, Any], now: dt.datetime, names: dict[str, str]) -> 
             "created": present.local_time(code["created_at"]), "by": code["created_by"],
             "expires": present.local_time(code["expires_at"]), "state": state,
             "open": state == "未使用"}
+
+
+def _issued_box() -> Fernet:
+    """The cipher for a just-issued code kept in the session cookie between the post and the
+    page that shows it: the cookie is signed but readable, and the code must not be."""
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret if isinstance(secret, bytes) else str(secret).encode()
+    key = hashlib.sha256(b"cunsync console issued enrolment code\0" + secret).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _keep_issued(issued: dict[str, Any]) -> None:
+    session[ISSUED] = _issued_box().encrypt(json.dumps(issued).encode()).decode()
+
+
+def _take_issued() -> dict[str, Any] | None:
+    """The code issued just before, once: it is gone from the session once shown."""
+    sealed = session.pop(ISSUED, None)
+    if not isinstance(sealed, str):
+        return None
+    try:
+        issued = json.loads(_issued_box().decrypt(sealed.encode(), ttl=ISSUED_TTL_S))
+    except (InvalidToken, ValueError):
+        return None
+    return issued if isinstance(issued, dict) else None
+
+
+def server_url() -> str:
+    """The address a device enrols with: ``SERVER_URL`` if set, else the one this browser used."""
+    return str(current_app.config.get("SERVER_URL") or request.host_url).rstrip("/")
+
+
+def enrol_command(code: str) -> str:
+    return f"cunsync enroll --server {server_url()} --code {code}"
 
 
 def _page(issued: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None,
@@ -102,6 +150,7 @@ def _page(issued: dict[str, Any] | None = None, errors: dict[str, list[str]] | N
     rows = [_device_row(d, now, names, users) for d in devices]
     summary = {"total": len(rows), "active": sum(1 for r in rows if r["state_css"] == "ok"),
                "quiet": sum(1 for r in rows if r["quiet"] and r["state_css"] == "ok"),
+               "never": sum(1 for r in rows if r["state_css"] == "idle"),
                "skewed": sum(1 for r in rows if r["skew_bad"])}
     return render_template(
         "console/devices.html", rows=rows, summary=summary, quiet_days=QUIET_DAYS,
@@ -112,13 +161,15 @@ def _page(issued: dict[str, Any] | None = None, errors: dict[str, list[str]] | N
 
 @bp.get("/devices")
 def health():  # type: ignore[no-untyped-def]
-    return _page()
+    issued = _take_issued() if g.console_user.role == "admin" else None
+    return _page(issued=issued)
 
 
 @bp.post("/enrolment-codes")
 @admin_only
 def issue_code():  # type: ignore[no-untyped-def]
-    """Issue a one-time code; it is shown on this page once and never again."""
+    """Issue a one-time code; it is shown once, at the top of the page this redirects to
+    (post/redirect/get: reloading that page issues nothing), and never again."""
     admin = g.console_user
     user_name = request.form.get("user", "").strip()
     villages = sorted(set(request.form.getlist("villages")))
@@ -146,8 +197,10 @@ def issue_code():  # type: ignore[no-untyped-def]
     except ApiError as err:
         return _page(errors={"form": [err.message]}, form=form, status=err.status)
     names = present.village_names(get_storage(), villages)
-    return _page(issued={"code": code, "expires": present.local_time(expires),
-                         "user": user_name, "villages": [names[v] for v in villages]})
+    _keep_issued({"code": code, "expires": present.local_time(expires), "user": user_name,
+                  "user_label": (target.display_name or target.name) if target else user_name,
+                  "villages": [names[v] for v in villages], "command": enrol_command(code)})
+    return redirect(url_for("console.devices.health"), code=303)
 
 
 @bp.post("/enrolment-codes/<hint>/withdraw")

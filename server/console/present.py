@@ -61,7 +61,8 @@ def skew(ms: int | None) -> str:
     seconds = abs(ms) / 1000
     if seconds < 60:
         return "正常"
-    amount = (f"{seconds / 3600:.1f} 小时" if seconds >= 3600 else f"{int(seconds // 60)} 分钟")
+    # Rounded: the offset is measured across the network, a little short of the true one.
+    amount = (f"{seconds / 3600:.1f} 小时" if seconds >= 3600 else f"{round(seconds / 60)} 分钟")
     return ("快 " if ms > 0 else "慢 ") + amount
 
 

@@ -76,10 +76,18 @@ def _refuse(message: str, status: int, name: str):  # type: ignore[no-untyped-de
                            next=request.form.get("next", "")), status
 
 
+#: Why a browser was sent to the login page, for a request that could not carry a message in
+#: the session (see :func:`_to_login`).
+REASONS = {"post": "请先登录。长时间未操作后需要重新登录，未提交的内容请重新填写。"}
+
+
 @bp.get("/login")
 def login_form():  # type: ignore[no-untyped-def]
     if g.get("console_user"):
         return redirect(url_for("console.conflicts.queue"))
+    reason = REASONS.get(request.args.get("why", ""))
+    if reason:
+        flash(reason, "warning")
     return render_template("console/login.html", next=request.args.get("next", ""))
 
 
@@ -134,10 +142,15 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 def _to_login(message: str):  # type: ignore[no-untyped-def]
-    session.pop("user", None)
+    if request.method not in csrf.SAFE_METHODS:
+        # A form posted without a session is most often another site's form: the browser did
+        # not send the (SameSite) cookie it holds. Writing a session here, even an empty one,
+        # would replace that cookie and sign the supervisor out; the login page says why.
+        return redirect(url_for("console.auth.login_form", why="post"))
+    if "user" in session:
+        session.pop("user")
     flash(message, "warning")
-    target = request.full_path.rstrip("?") if request.method == "GET" else None
-    return redirect(url_for("console.auth.login_form", next=target))
+    return redirect(url_for("console.auth.login_form", next=request.full_path.rstrip("?")))
 
 
 def load_user():  # type: ignore[no-untyped-def]

@@ -22,4 +22,7 @@ DEFAULTS: dict[str, Any] = {
     # The console's cookie is not sent with requests started by other sites.
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_HTTPONLY": True,
+    # The address devices use to reach this server, shown in the enrolment command after a
+    # code is issued (e.g. "http://10.0.0.5:5000"); unset, the address the admin's browser used.
+    "SERVER_URL": None,
 }
