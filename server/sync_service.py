@@ -419,6 +419,15 @@ class SyncService:
             assert result is not None
             return result
 
+    def candidates(self, conflict: ConflictRecord) -> list[ConflictRecord]:
+        """Every value offered for a conflict's field, newest first: its own incoming value and
+        each later change that joined it (none for a conflict that is itself a candidate)."""
+        if conflict.status == "candidate":
+            return []
+        found = [conflict, *self.storage.conflict_candidates(conflict.id or 0)]
+        return sorted(found, key=lambda c: (tuple(c.incoming_version), c.id or 0),
+                      reverse=True)
+
     def _picked(self, conflict: ConflictRecord, action: str,
                 candidate: int | None) -> ConflictRecord:
         """The record whose incoming value ``incoming`` takes: the conflict or a candidate."""

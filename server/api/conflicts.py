@@ -117,20 +117,11 @@ def conflict_detail(conflict_id: int):  # type: ignore[no-untyped-def]
     view = conflict_view(conflict)
     view["row"] = dict(row.state.values) if row else None
     view["row_disputed"] = sorted(row.state.disputed) if row else []
-    view["candidates"] = [candidate_view(c) for c in candidates(storage, conflict)]
+    view["candidates"] = [candidate_view(c) for c in get_sync().candidates(conflict)]
     if conflict.status == "candidate":
         head = storage.conflict_head(conflict_id)
         view["joined_to"] = head.id if head else None
     return jsonify(view)
-
-
-def candidates(storage: Any, conflict: ConflictRecord) -> list[ConflictRecord]:
-    """Every value offered for a conflict's field, newest first: its own incoming value and
-    each later change that joined it."""
-    if conflict.status == "candidate":
-        return []
-    found = [conflict, *storage.conflict_candidates(conflict.id)]
-    return sorted(found, key=lambda c: (tuple(c.incoming_version), c.id or 0), reverse=True)
 
 
 def candidate_view(conflict: ConflictRecord) -> dict[str, Any]:
