@@ -15,6 +15,7 @@ from typing import Any, Callable
 from marshmallow import ValidationError
 
 from client_kit.domain import RECORD_TYPES, RecordType
+from client_kit.domain.fields import Ref
 from client_kit.engine.changes import DELETE, DELETED, Change, PulledEntry, Version
 from client_kit.engine.errors import ClockSkewError
 from client_kit.engine.hlc import HybridClock
@@ -138,7 +139,8 @@ class SyncService:
                     new.append((change, digest))
             batch = self._merge_batch(fresh, new)
             result.applied = len(new)
-            result.conflicts = sum(1 for c in batch.conflicts if c.status == "open")
+            result.conflicts = sum(1 for c in batch.conflicts
+                                   if c.status in ("open", "candidate"))
             self._write_batch(fresh, batch)
             updates: dict[str, Any] = {"last_seen_at": utc_now(),
                                        "acknowledged": fresh.acknowledged + len(new)}
@@ -272,7 +274,13 @@ class SyncService:
         state = stored.state
         existed = state.exists
         for draft in outcome.conflicts:
-            batch.conflicts.append(_conflict_record(rt, stored, draft, device, users, change.seq))
+            record = _conflict_record(rt, stored, draft, device, users, change.seq)
+            if (draft.status == "open" and draft.field in state.disputed
+                    and self._has_open_conflict(rt, stored, draft.field, batch)):
+                # A later change to a disputed field is one more candidate of the field's
+                # open conflict, not a conflict of its own (rule M4).
+                record.status = "candidate"
+            batch.conflicts.append(record)
         for name, (value, version) in outcome.writes.items():
             state.values[name] = value
             state.versions[name] = version
@@ -297,6 +305,14 @@ class SyncService:
         if (outcome.writes or outcome.deleted is not None or outcome.disputed_added
                 or not existed):
             batch.dirty.setdefault(rt.name, set()).add(stored.id)
+
+    def _has_open_conflict(self, rt: RecordType, stored: StoredRow, name: str,
+                           batch: _Batch) -> bool:
+        """Whether the field has an open conflict, stored or opened earlier in the batch."""
+        if any(c.status == "open" and c.field == name and c.row_id == stored.id
+               and c.record_type == rt.name for c in batch.conflicts):
+            return True
+        return bool(self.storage.open_conflict_ids(rt.name, stored.id, name))
 
     def _write_batch(self, device: DeviceRecord, batch: _Batch) -> None:
         for type_name, ids in batch.dirty.items():
@@ -330,42 +346,66 @@ class SyncService:
     # -- conflicts -------------------------------------------------------------------------
 
     def resolve(self, conflict_id: int, action: str, value: Any, comment: str,
-                actor: UserRecord, scope: Callable[[str], bool]) -> ConflictRecord:
+                actor: UserRecord, scope: Callable[[str], bool], *,
+                candidate: int | None = None,
+                values: dict[str, Any] | None = None) -> ConflictRecord:
         """Settle a conflict: keep ``current``, take ``incoming``, or a ``corrected`` value.
 
-        The outcome is a new change with a fresh server version, so every device receives it;
-        the conflict, the values it replaced and the comment stay in the audit log. Taking
-        ``incoming`` takes every field held from the same pushed change together, and the row
-        must stay valid under its schema (else ``422 invalid_record``).
+        ``incoming`` takes the conflict's own incoming value, or the ``candidate`` named (the
+        id of a later change that joined the conflict). ``values`` sets other fields of the row
+        in the same step (for ``corrected`` it may hold the conflict's own field instead of
+        ``value``), so a resolution can satisfy a rule spanning fields, such as 未就业原因
+        cleared when the status becomes 已就业.
+
+        The outcome is one new change with one fresh server version for every field it sets,
+        so every device receives it; the conflict, the values it replaced and the comment stay
+        in the audit log (one entry). Taking ``incoming`` takes every field held from the same
+        pushed change together; an open conflict on a field set through ``values`` is settled
+        with it. The row must stay valid under its schema (else ``422 invalid_record``).
         """
         if action not in ("current", "incoming", "corrected"):
             raise BadRequest("处理方式应为 current、incoming 或 corrected", code="bad_action")
+        extra = dict(values or {})
         with self.storage.atomic():
             conflict = self.storage.get_conflict(conflict_id)
             if conflict is None or not scope(conflict.village_code):
                 raise NotFound("没有这条冲突记录")
+            if conflict.status == "candidate":
+                head = self.storage.conflict_head(conflict_id)
+                head_id = head.id if head else None
+                raise Conflict(f"这条修改已并入冲突 #{head_id}，请在该冲突中处理",
+                               code="conflict_joined", details={"conflict": head_id})
             if conflict.status != "open":
                 raise Conflict("这条冲突已经处理过", code="conflict_not_open")
             rt = RECORD_TYPES[conflict.record_type]
             stored = self.storage.load_rows(rt.name, [conflict.row_id])[conflict.row_id]
             state = stored.state
             before = {"values": dict(state.values), "deleted": state.deleted}
+            picked = self._picked(conflict, action, candidate)
+            if conflict.field == DELETED:
+                if extra:
+                    raise BadRequest("删除冲突不能同时修改其他字段", code="bad_values")
+                group = [(conflict, picked)]
+                chosen: dict[str, Any] = {}
+            else:
+                group = self._group(conflict, picked, action)
+                chosen = self._chosen_values(rt, stored, group, action, value, extra)
             clock = HybridClock(int(self.storage.get_setting("hlc") or 0))
             version: Version = (clock.tick(self.clock_ms()), SERVER_DEVICE)
             self.storage.set_setting("hlc", str(clock.last))
             if conflict.field == DELETED:
-                group = [conflict]
-                changed = self._resolve_deletion(rt, stored, conflict, action, version)
-                chosen: dict[str, Any] = {DELETED: state.deleted}
+                changed = self._resolve_deletion(stored, picked, action, version)
+                chosen = {DELETED: state.deleted}
             else:
-                group = self._group(conflict, action)
-                chosen = self._chosen_values(rt, stored, group, action, value)
                 for name, new_value in chosen.items():
                     state.values[name] = new_value
                     state.versions[name] = version
                 changed = set(chosen)
-            for settled_conflict in group:
-                state.disputed.discard(settled_conflict.field)
+            settled = [(head, action, head.field) for head, _ in group]
+            settled += [(c, "corrected", c.field) for c in self._related_conflicts(
+                rt, stored, set(chosen) - {head.field for head, _ in group})]
+            for settled_conflict, _, name in settled:
+                state.disputed.discard(name)
             self.storage.save_rows(rt.name, [stored])
             versions = {k: state.versions[k] for k in changed if k in state.versions}
             if conflict.field == DELETED:
@@ -375,86 +415,162 @@ class SyncService:
                 {k: state.values.get(k) for k in changed}, versions,
                 state.deleted if conflict.field == DELETED else None,
                 tuple(sorted(state.disputed)), SERVER_DEVICE, None, actor.name)])
-            self._settle(rt, stored, group, action, chosen, comment, actor, before)
-            settled = self.storage.get_conflict(conflict_id)
-            assert settled is not None
-            return settled
+            self._settle(rt, stored, settled, picked, chosen, comment, actor, before)
+            result = self.storage.get_conflict(conflict_id)
+            assert result is not None
+            return result
 
-    def _group(self, conflict: ConflictRecord, action: str) -> list[ConflictRecord]:
-        """The conflict, and for ``incoming`` the open conflicts from the same pushed change."""
-        if action != "incoming" or conflict.incoming_seq is None:
-            return [conflict]
-        siblings = [c for c in self.storage.list_conflicts(
-            record_type=conflict.record_type, row_id=conflict.row_id, limit=1000)
-            if c.id != conflict.id and c.field != DELETED
-            and c.incoming_device == conflict.incoming_device
-            and c.incoming_seq == conflict.incoming_seq]
-        return [conflict, *siblings]
+    def candidates(self, conflict: ConflictRecord) -> list[ConflictRecord]:
+        """Every value offered for a conflict's field, newest first: its own incoming value and
+        each later change that joined it (none for a conflict that is itself a candidate)."""
+        if conflict.status == "candidate":
+            return []
+        found = [conflict, *self.storage.conflict_candidates(conflict.id or 0)]
+        return sorted(found, key=lambda c: (tuple(c.incoming_version), c.id or 0),
+                      reverse=True)
 
-    def _chosen_values(self, rt: RecordType, stored: StoredRow, group: list[ConflictRecord],
-                       action: str, value: Any) -> dict[str, Any]:
-        field = group[0].field
-        if action == "current":
+    def _picked(self, conflict: ConflictRecord, action: str,
+                candidate: int | None) -> ConflictRecord:
+        """The record whose incoming value ``incoming`` takes: the conflict or a candidate."""
+        if candidate is None or candidate == conflict.id:
+            return conflict
+        if action != "incoming":
+            raise BadRequest("只有“采用新提交值”可以指定候选值", code="bad_candidate",
+                             details={"candidate": candidate})
+        for joined in self.storage.conflict_candidates(conflict.id or 0):
+            if joined.id == candidate:
+                return joined
+        raise BadRequest(f"第 {candidate} 号不是这条冲突的候选值", code="bad_candidate",
+                         details={"candidate": candidate})
+
+    def _group(self, conflict: ConflictRecord, picked: ConflictRecord,
+               action: str) -> list[tuple[ConflictRecord, ConflictRecord]]:
+        """``(open conflict, record whose incoming value it takes)`` pairs: the conflict, and
+        for ``incoming`` the other open conflicts of the row holding a value from the same
+        pushed change (as their own incoming value or as a candidate)."""
+        group = [(conflict, picked)]
+        if action != "incoming" or picked.incoming_seq is None:
+            return group
+        for other in self.storage.list_conflicts(
+                record_type=conflict.record_type, row_id=conflict.row_id, limit=1000,
+                statuses=("open", "candidate")):
+            if (other.field in (DELETED, conflict.field)
+                    or other.incoming_device != picked.incoming_device
+                    or other.incoming_seq != picked.incoming_seq):
+                continue
+            head = other if other.status == "open" else self.storage.conflict_head(other.id or 0)
+            if head is None or head.status != "open" or any(
+                    head.field == h.field for h, _ in group):
+                continue
+            group.append((head, other))
+        return group
+
+    def _chosen_values(self, rt: RecordType, stored: StoredRow,
+                       group: list[tuple[ConflictRecord, ConflictRecord]], action: str,
+                       value: Any, extra: dict[str, Any]) -> dict[str, Any]:
+        """Every field the resolution sets, with its value, checked against the whole row."""
+        field = group[0][0].field
+        taken = {head.field for head, _ in group}
+        if action == "corrected":
+            if field in extra and value is not None and extra[field] != value:
+                raise BadRequest("value 与 values 中该字段的值不一致", code="bad_values",
+                                 details={"values": {field: ["与 value 不一致"]}})
+            if field not in extra and value is None:
+                raise InvalidRecord("选择更正时必须填写更正后的值", details={"value": ["必填"]})
+            taken = set()
+            chosen = {field: extra.pop(field, value)}
+        elif action == "incoming":
+            chosen = {head.field: source.incoming_value for head, source in group}
+        else:
+            chosen = {field: stored.state.values.get(field)}
+        clash = sorted(taken & set(extra) | ({field} & set(extra)))
+        if clash:
+            raise BadRequest(f"{rt.label_of(clash[0])}由所选处理方式决定，不能在 values 中另设",
+                             code="bad_values",
+                             details={"values": {n: ["由处理方式决定"] for n in clash}})
+        fixed = set(rt.natural_key) | {n for n, f in rt.fields.items() if isinstance(f, Ref)}
+        wrong = {n: (["不能在冲突处理中修改"] if n in fixed or n in ("id", "village_code")
+                     else ["未知字段"])
+                 for n in extra if n not in rt.fields or n in fixed}
+        if wrong:
+            raise InvalidRecord(f"{rt.label}的这些字段不能这样设置",
+                                details={"fields": wrong})
+        chosen.update(extra)
+        if action == "current" and not extra:
             # The current row is valid as it stands: keeping it never needs checking.
-            return {field: stored.state.values.get(field)}
-        chosen = ({c.field: c.incoming_value for c in group} if action == "incoming"
-                  else {field: value})
+            return chosen
         try:
             loaded = _load_merged(rt, stored, chosen)
         except ValidationError as err:
-            message = ("更正的值不合格" if action == "corrected"
-                       else "采用新提交的值会使记录不合格，请填写更正值")
+            message = ("采用新提交的值会使记录不合格，请一并修改相关字段或填写更正值"
+                       if action == "incoming" else "处理结果不合格，请修改标出的字段")
             raise InvalidRecord(message, details={"fields": _details(err)}) from None
         return {name: loaded.get(name) for name in chosen}
 
-    def _settle(self, rt: RecordType, stored: StoredRow, group: list[ConflictRecord],
-                action: str, chosen: dict[str, Any], comment: str, actor: UserRecord,
+    def _related_conflicts(self, rt: RecordType, stored: StoredRow,
+                           names: set[str]) -> list[ConflictRecord]:
+        """The open conflicts on ``names`` (fields a resolution sets besides its own)."""
+        found = []
+        for name in sorted(names):
+            for conflict_id in self.storage.open_conflict_ids(rt.name, stored.id, name)[:1]:
+                conflict = self.storage.get_conflict(conflict_id)
+                if conflict is not None:
+                    found.append(conflict)
+        return found
+
+    def _settle(self, rt: RecordType, stored: StoredRow,
+                settled: list[tuple[ConflictRecord, str, str]], picked: ConflictRecord,
+                chosen: dict[str, Any], comment: str, actor: UserRecord,
                 before: dict[str, Any]) -> None:
-        """Mark the group resolved, other open conflicts on its fields superseded, and audit."""
+        """Mark the settled conflicts resolved, other open conflicts on their fields
+        superseded, and write one audit entry."""
         now = utc_now()
-        head = group[0]
-        grouped = {c.id for c in group}
+        head = settled[0][0]
+        grouped = {c.id for c, _, _ in settled}
         superseded: list[int] = []
-        for conflict in group:
-            resolved_value = chosen.get(conflict.field)
+        for conflict, resolution, name in settled:
+            resolved_value = chosen.get(name)
             note = comment if conflict is head else f"随冲突 #{head.id} 一并处理：{comment}"
             self.storage.settle_conflicts([conflict.id or 0], status="resolved",
                                           resolved_at=now, resolved_by=actor.name,
-                                          resolution=action, resolved_value=resolved_value,
+                                          resolution=resolution, resolved_value=resolved_value,
                                           comment=note)
-            others = [i for i in self.storage.open_conflict_ids(rt.name, stored.id,
-                                                                conflict.field)
+            others = [i for i in self.storage.open_conflict_ids(rt.name, stored.id, name)
                       if i not in grouped]
             if others:
                 self.storage.settle_conflicts(
                     others, status="superseded", resolved_at=now, resolved_by=actor.name,
-                    resolution=action, resolved_value=resolved_value,
+                    resolution=resolution, resolved_value=resolved_value,
                     comment=f"随冲突 #{head.id} 一并处理")
                 superseded += others
-        fields = sorted({c.field for c in group})
+        fields = sorted(set(chosen) | {name for _, _, name in settled})
         old: Any = {"values": {k: before["values"].get(k) for k in fields},
                     "deleted": before["deleted"]}
         shown: Any = chosen
         if any(f in rt.sensitive for f in fields):
             # The values stay in the (encrypted) conflict records, not in the clear log.
             old = shown = "(加密保存于冲突记录)"
+        detail: dict[str, Any] = {
+            "conflicts": [c.id for c, _, _ in settled], "action": settled[0][1],
+            "before": old, "after": shown, "superseded": superseded, "comment": comment}
+        if picked is not head:
+            detail["candidate"] = picked.id
         self.storage.append_audit(AuditEntry(
-            now, actor.name, "conflict.resolve", f"{rt.name}/{stored.id}/{','.join(fields)}",
-            {"conflicts": [c.id for c in group], "action": action, "before": old,
-             "after": shown, "superseded": superseded, "comment": comment}))
+            now, actor.name, "conflict.resolve",
+            f"{rt.name}/{stored.id}/{','.join(fields)}", detail))
 
-    def _resolve_deletion(self, rt: RecordType, stored: StoredRow, conflict: ConflictRecord,
-                          action: str, version: Version) -> set[str]:
+    def _resolve_deletion(self, stored: StoredRow, picked: ConflictRecord, action: str,
+                          version: Version) -> set[str]:
         state = stored.state
         if action == "corrected":
             raise BadRequest("删除冲突只能保留现状或采用新提交的操作", code="bad_action")
         changed: set[str] = set()
         if action == "incoming":
-            if conflict.incoming_value is True:
+            if picked.incoming_value is True:
                 state.deleted = True
             else:
                 state.deleted = False
-                for name, val in (conflict.incoming_value or {}).items():
+                for name, val in (picked.incoming_value or {}).items():
                     state.values[name] = val
                     state.versions[name] = version
                     changed.add(name)

@@ -134,6 +134,28 @@ class StorageConformance:
             "resolved", 4100, "核实")
         assert storage.get_conflict(9999) is None
 
+    def test_candidates_belong_to_the_conflict_before_them_on_their_field(self, storage):
+        with storage.atomic():
+            first, c1, other, c2 = storage.add_conflicts([
+                conflict("r1"), conflict("r1", status="candidate"), conflict("r2"),
+                conflict("r1", status="candidate")])
+        assert [c.id for c in storage.conflict_candidates(first)] == [c1, c2]
+        assert storage.conflict_candidates(other) == []
+        assert storage.conflict_candidates(c1) == []
+        assert storage.conflict_candidates(9999) == []
+        assert storage.conflict_head(c2).id == first
+        assert storage.conflict_head(first) is None and storage.conflict_head(9999) is None
+        assert storage.count_conflicts() == {"employment": 2}
+        with storage.atomic():  # settled; the field's next conflict takes its own candidates
+            storage.settle_conflicts([first], status="resolved", resolved_at="t",
+                                     resolved_by="jiandu", resolution="current",
+                                     resolved_value=4000, comment="核实")
+            second, c3 = storage.add_conflicts([conflict("r1"),
+                                                conflict("r1", status="candidate")])
+        assert [c.id for c in storage.conflict_candidates(first)] == [c1, c2]
+        assert [c.id for c in storage.conflict_candidates(second)] == [c3]
+        assert storage.conflict_head(c3).id == second
+
     def test_devices_and_users_round_trip(self, storage):
         with storage.atomic():
             storage.add_device(DeviceRecord("dev-a", "wang", [V1], "t0", "hash-a"))

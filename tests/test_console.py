@@ -427,6 +427,104 @@ def test_taking_the_incoming_value_takes_the_whole_change_held_with_it(client, s
     team.close()
 
 
+def _reason_dispute(storage, tmp_path):  # type: ignore[no-untyped-def]
+    """The wife is recorded not employed; tablets a and b then record different reasons."""
+    team = Team(storage, tmp_path)
+    (a, _), (b, _) = team.devices
+    rows = seed_village(a)
+    job = a.create("employment", {"person_id": rows["wife"]["id"], "status": "not_employed",
+                                  "not_working_reason": "willing"})
+    team.sync(0), team.sync(1)
+    a.update("employment", job["id"], {"not_working_reason": "unable"})
+    b.update("employment", job["id"], {"not_working_reason": "studying"})
+    team.sync(0), team.sync(1)
+    [conflict] = storage.list_conflicts(row_id=job["id"])
+    return team, job["id"], conflict
+
+
+def test_the_conflict_page_offers_the_related_fields_with_their_current_values(
+        client, storage, tmp_path):
+    team, _, conflict = _reason_dispute(storage, tmp_path)
+    login(client)
+    page = client.get(f"/console/conflicts/{conflict.id}").text
+    related = re.search(r'<fieldset class="related" id="related">(.*?)</fieldset>', page, re.S)[1]
+    for label in ("就业状态", "就业地域", "务工省份", "就业方式", "就业开始日期"):
+        assert f">{label}</label>" in related
+    assert re.search(r'name="related.status".*?<option value="not_employed" selected>',
+                     related, re.S)
+    assert "现值：未就业" in related
+    assert 'name="clear"' in page  # 未就业原因 is optional: it can be emptied
+    team.close()
+
+
+def test_a_supervisor_resolves_to_employed_by_setting_the_related_fields_together(
+        client, storage, tmp_path):
+    team, job_id, conflict = _reason_dispute(storage, tmp_path)
+    login(client)
+    url = f"/console/conflicts/{conflict.id}/resolve"
+    form = {"action": "corrected", "clear": "1", "comment": "入户核实：已在帮扶车间上班",
+            "related.status": "employed", "related.start_date": "2026-11-01",
+            "csrf_token": csrf(client)}
+    refused = client.post(url, data=form)
+    assert refused.status_code == 422
+    for name, message in (("destination", "就业地域：已就业时必填"),
+                          ("work_kind", "就业方式：已就业时必填")):
+        box = re.search(rf'<div class="field invalid">\s*<label for="related-{name}">(.*?)</div>',
+                        refused.text, re.S)
+        assert box and message in box[1], name
+    assert 'value="2026-11-01"' in refused.text  # what was typed stays
+    assert storage.get_conflict(conflict.id).status == "open"
+
+    head = storage.head([VILLAGE_A])
+    done = client.post(url, data={**form, "related.destination": "in_county",
+                                  "related.work_kind": "workshop"})
+    assert done.status_code == 302
+    settled = storage.get_conflict(conflict.id)
+    assert (settled.status, settled.resolved_value) == ("resolved", None)
+    assert storage.head([VILLAGE_A]) == head + 1  # one change
+    [entry] = [e for e in storage.audit_entries() if e.action == "conflict.resolve"]
+    assert entry.detail["after"] == {"not_working_reason": None, "status": "employed",
+                                     "destination": "in_county", "work_kind": "workshop",
+                                     "start_date": "2026-11-01"}
+    team.sync(1)
+    b, _ = team.devices[1]
+    row = b.get("employment", job_id)
+    assert (row["status"], row["not_working_reason"], row["work_kind"]) == (
+        "employed", None, "workshop")
+    team.close()
+
+
+def test_later_changes_to_a_disputed_field_are_candidates_side_by_side(client, storage,
+                                                                      conflicts):
+    team = conflicts["team"]
+    (a, _), (b, _) = team.devices
+    for index, device, income in ((0, a, 4600), (1, b, 3900)):
+        time.sleep(0.002)
+        device.update("employment", conflicts["employment"], {"monthly_income": income})
+        team.sync(index)
+    assert [c.id for c in storage.list_conflicts()] == [conflicts["open"]]
+    login(client)
+    queue = client.get("/console/conflicts").text
+    assert "共 3 个候选值" in queue
+    page = client.get(f"/console/conflicts/{conflicts['open']}").text
+    shown = re.findall(r'data-side="incoming">([^<]+)<', page)
+    assert shown == ["3900 元", "4600 元", "3800 元"]  # newest first
+    assert page.count("选择此值") == 3 and "dev-a" in page and "dev-b" in page
+    [(later, _)] = [(c.id, c) for c in storage.conflict_candidates(conflicts["open"])
+                    if c.incoming_value == 4600]
+    joined = client.get(f"/console/conflicts/{later}").text
+    assert f"已并入冲突 #{conflicts['open']}" in joined and "确认处理" not in joined
+    response = client.post(f"/console/conflicts/{conflicts['open']}/resolve", data={
+        "action": f"incoming:{later}", "comment": "核实为4600元", "csrf_token": csrf(client)})
+    assert response.status_code == 302
+    assert storage.get_conflict(conflicts["open"]).resolved_value == 4600
+    team.sync(1)
+    assert b.get("employment", conflicts["employment"])["monthly_income"] == 4600
+    unknown = client.post(f"/console/conflicts/{conflicts['open']}/resolve", data={
+        "action": "incoming:99999999999999999999", "comment": "x", "csrf_token": csrf(client)})
+    assert unknown.status_code == 302  # settled already: told so, nothing changes
+
+
 def test_informational_conflicts_are_acknowledged_in_bulk(client, storage, conflicts):
     login(client)
     page = client.get("/console/conflicts?status=auto").text

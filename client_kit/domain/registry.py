@@ -108,6 +108,14 @@ class RecordType:
         """The deterministic id of a natural-key fact."""
         return natural_id(self.name, *(values[k] for k in self.natural_key))
 
+    def related_to(self, names: Any) -> list[str]:
+        """The fields tied to any of ``names`` by a rule spanning fields (declared as the
+        schema's ``related`` groups), in declaration order, without ``names`` themselves."""
+        wanted = set(names)
+        tied = {n for group in getattr(self.schema_class, "related", ())
+                if wanted & set(group) for n in group}
+        return [n for n in self.fields if n in tied and n not in wanted]
+
     def label_of(self, field_name: str) -> str:
         if field_name == "village_code":
             return "所属村"

@@ -22,6 +22,9 @@ class RecordSchema(Schema):
     """Fields every synced row has: its id and the village it belongs to."""
 
     error_messages = {"unknown": "未知字段", "type": "数据格式不正确，应为对象"}
+    #: Groups of fields tied together by the rules of :meth:`check_row`: changing one may need
+    #: the others changed in the same step (a supervisor settling a conflict sees them).
+    related: tuple[tuple[str, ...], ...] = ()
 
     id = Ref("编号", required=True)
     village_code = VillageCode("所属村", required=True)
@@ -92,6 +95,8 @@ class PersonSchema(RecordSchema):
     phone = Text("联系电话", max_length=20, policy="lww", sensitive=True)
     note = Text("备注", max_length=1000, policy="lww")
 
+    related = (("id_number", "birth_date", "sex"),)
+
     def check_row(self, data: dict[str, Any]) -> None:
         if not data.get("id_number"):
             return
@@ -119,6 +124,9 @@ class EmploymentSchema(RecordSchema):
     insurance_months = Count("社保缴纳月数", minimum=0, maximum=600)
     monthly_income = Money("月收入", maximum=1_000_000, sensitive=True)
     note = Text("备注", max_length=1000, policy="lww")
+
+    related = (("status", "status_since", "not_working_reason", "destination", "province",
+                "work_kind", "employer", "start_date"),)
 
     def check_row(self, data: dict[str, Any]) -> None:
         errors: dict[str, list[str]] = {}
@@ -148,6 +156,8 @@ class PostSchema(RecordSchema):
     closed_on = Day("撤岗日期")
     note = Text("备注", max_length=1000, policy="lww")
 
+    related = (("created_on", "closed_on"),)
+
     def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "created_on", "closed_on", "撤岗日期：不能早于设岗日期")
 
@@ -164,6 +174,8 @@ class AppointmentSchema(RecordSchema):
     status = Code("聘任状态", enums.APPOINTMENT_STATUS, required=True)
     ended_on = Day("退岗日期")
     end_reason = Text("退岗原因", max_length=200)
+
+    related = (("status", "start_date", "end_date", "ended_on", "end_reason"),)
 
     def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "start_date", "end_date", "聘期结束：不能早于聘期开始")
@@ -198,6 +210,8 @@ class TrainingSessionSchema(RecordSchema):
     start_date = Day("开班日期", required=True)
     end_date = Day("结业日期", required=True)
 
+    related = (("start_date", "end_date"),)
+
     def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "start_date", "end_date", "结业日期：不能早于开班日期")
 
@@ -220,6 +234,8 @@ class VisitSchema(RecordSchema):
     findings = Text("走访情况", max_length=2000, policy="lww")
     follow_up = Text("后续措施", max_length=1000, policy="lww")
     follow_up_due = Day("跟进期限")
+
+    related = (("visit_date", "follow_up_due"),)
 
     def check_row(self, data: dict[str, Any]) -> None:
         _not_before(data, "visit_date", "follow_up_due", "跟进期限：不能早于走访日期")

@@ -11,7 +11,8 @@ The rules (also in ``docs/merge-rules.md``):
    version wins and the loser is kept in an informational conflict. ``review``: the current value
    stays, the field is marked disputed and a conflict is opened for a supervisor.
 4. A field already disputed takes no new value until a supervisor resolves it; every further
-   change to it opens a conflict too.
+   change to it gives a conflict draft too (the server adds it to the field's open conflict as
+   one more candidate).
 4b. A change whose values, merged with concurrent changes, would break a rule spanning fields
    (checked by the caller) is held for review whole (:func:`hold_for_review`).
 5. Update against delete (either order) is a ``review`` conflict on the pseudo-field

@@ -19,6 +19,8 @@ from ..storage import ConflictRecord
 bp = Blueprint("conflicts", __name__, url_prefix="/api/v1")
 
 SUPERVISORS = ("supervisor", "admin")
+#: ``candidate``: a later change to a disputed field, joined to the field's open conflict.
+STATUSES = ("open", "auto", "resolved", "acknowledged", "superseded", "candidate")
 
 
 class ListQuery(Schema):
@@ -26,7 +28,7 @@ class ListQuery(Schema):
     record_type = fields.String(load_default=None,
                                 validate=validate.OneOf(sorted(RECORD_TYPES)))
     status = fields.String(load_default="open", validate=validate.OneOf(
-        ["open", "auto", "resolved", "acknowledged", "superseded"]))
+        list(STATUSES)))
     min_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
@@ -36,6 +38,12 @@ class ResolveBody(Schema):
     action = fields.String(required=True, validate=validate.OneOf(
         ["current", "incoming", "corrected"], error="处理方式应为 current、incoming 或 corrected"))
     value = fields.Raw(load_default=None, allow_none=True)
+    #: Other fields of the row set in the same step (and, for ``corrected``, the field itself).
+    values = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True),
+                         load_default=None, validate=validate.Length(max=50))
+    #: For ``incoming``: which candidate to take (default: the conflict's own incoming value).
+    candidate = fields.Integer(strict=True, load_default=None,
+                               validate=validate.Range(min=1, max=2 ** 63 - 1))
     comment = fields.String(required=True, validate=validate.Length(
         min=1, max=500, error="处理意见必填，最多500字"))
 
@@ -109,17 +117,30 @@ def conflict_detail(conflict_id: int):  # type: ignore[no-untyped-def]
     view = conflict_view(conflict)
     view["row"] = dict(row.state.values) if row else None
     view["row_disputed"] = sorted(row.state.disputed) if row else []
+    view["candidates"] = [candidate_view(c) for c in get_sync().candidates(conflict)]
+    if conflict.status == "candidate":
+        head = storage.conflict_head(conflict_id)
+        view["joined_to"] = head.id if head else None
     return jsonify(view)
+
+
+def candidate_view(conflict: ConflictRecord) -> dict[str, Any]:
+    """One candidate: its id (to take it), value, version, device, user and time."""
+    return {"id": conflict.id, "value": conflict.incoming_value,
+            "version": list(conflict.incoming_version), "device": conflict.incoming_device,
+            "user_name": conflict.incoming_user_name, "seq": conflict.incoming_seq,
+            "created_at": conflict.created_at}
 
 
 @bp.post("/conflicts/<int:conflict_id>/resolve")
 def resolve(conflict_id: int):  # type: ignore[no-untyped-def]
     user = current_user(*SUPERVISORS)
     body = _load(ResolveBody(), _json_body())
-    if body["action"] == "corrected" and body["value"] is None:
+    if body["action"] == "corrected" and body["value"] is None and not body["values"]:
         raise InvalidRecord("选择更正时必须填写更正后的值", details={"value": ["必填"]})
     settled = get_sync().resolve(conflict_id, body["action"], body["value"], body["comment"],
-                                 user, user_scope(user))
+                                 user, user_scope(user), candidate=body["candidate"],
+                                 values=body["values"])
     return jsonify(conflict_view(settled))
 
 
@@ -143,7 +164,7 @@ def history(record_type: str, row_id: str):  # type: ignore[no-untyped-def]
         raise NotFound("没有这条记录")
     conflicts = storage.list_conflicts(
         villages=[row.village_code], record_type=record_type, row_id=row_id, limit=1000,
-        statuses=("open", "auto", "resolved", "acknowledged", "superseded"))
+        statuses=STATUSES)
     return jsonify({"record_type": record_type, "id": row_id, "current": row.state.values,
                     "deleted": row.state.deleted, "disputed": sorted(row.state.disputed),
                     "changes": storage.history(record_type, row_id),

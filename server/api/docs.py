@@ -105,16 +105,20 @@ SPEC: dict[str, Any] = {
                 _param("village", "query", {"type": "string"}, "village code"),
                 _param("record_type", "query", {"type": "string"}, "record type"),
                 _param("status", "query", {"type": "string", "enum": [
-                    "open", "auto", "resolved", "acknowledged", "superseded"]}, "status"),
+                    "open", "auto", "resolved", "acknowledged", "superseded", "candidate"]},
+                       "status"),
                 _param("min_age_days", "query", {"type": "integer"}, "at least this old"),
                 _param("limit", "query", {"type": "integer"}, "page size"),
                 _param("offset", "query", {"type": "integer"}, "offset")])},
         "/api/v1/conflicts/{conflict_id}": {"get": _op(
-            "One conflict with base, current and incoming values and the row", _PERSON,
+            "One conflict with base, current and incoming values, every candidate value"
+            " (newest first) and the row", _PERSON,
             {"200": {"description": "conflict"}, "401": _ERROR, "404": _ERROR},
             parameters=[_param("conflict_id", "path", {"type": "integer"}, "id", True)])},
         "/api/v1/conflicts/{conflict_id}/resolve": {"post": _op(
-            "Resolve: keep current, take incoming, or a corrected value (schema-validated)",
+            "Resolve: keep current, take incoming (or a candidate), or a corrected value;"
+            " optionally with related fields of the row set in the same change"
+            " (schema-validated)",
             _PERSON,
             {"200": {"description": "the settled conflict"}, "400": _ERROR, "401": _ERROR,
              "404": _ERROR, "409": _ERROR, "422": _ERROR},
@@ -172,7 +176,14 @@ SPEC: dict[str, Any] = {
                 "villages": {"type": "array", "items": {"type": "string"}}}},
             "Resolution": {"type": "object", "required": ["action", "comment"], "properties": {
                 "action": {"type": "string", "enum": ["current", "incoming", "corrected"]},
-                "value": {}, "comment": {"type": "string", "minLength": 1}}},
+                "value": {"description": "for corrected: the conflict field's new value"},
+                "values": {"type": "object", "maxProperties": 50, "description":
+                           "other fields of the row set in the same change (for corrected it"
+                           " may hold the conflict's own field instead of value)"},
+                "candidate": {"type": "integer", "minimum": 1, "description":
+                              "for incoming: the id of the candidate to take (default: the"
+                              " conflict's own incoming value)"},
+                "comment": {"type": "string", "minLength": 1, "maxLength": 500}}},
         },
     },
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -13,9 +14,9 @@ from client_kit.engine.changes import DELETED
 
 from ..auth import scope_villages, user_scope
 from ..db import get_storage, get_sync
-from ..errors import ApiError, InvalidRecord
+from ..errors import ApiError, BadRequest, InvalidRecord
 from ..errors import Conflict as AlreadySettled
-from ..storage import ConflictRecord
+from ..storage import ConflictRecord, StoredRow
 from . import forms, present
 from .errors import Missing
 
@@ -102,6 +103,8 @@ def _queue_row(storage: Any, conflict: ConflictRecord, now: dt.datetime,
         "subject": present.subject(present.belongs_to(storage, conflict.record_type,
                                                       conflict.row_id)),
         "current": current, "incoming": incoming, "kept": kept, "lost": lost,
+        "candidates": (1 + len(storage.conflict_candidates(conflict.id))
+                       if conflict.status == "open" else 0),
     }
 
 
@@ -130,8 +133,59 @@ def _row_table(conflict: ConflictRecord) -> list[tuple[str, str, bool]]:
     return table
 
 
+@dataclass
+class Related:
+    """A field of the row tied to the conflict's field by a rule, as the form shows it."""
+
+    name: str
+    label: str
+    widget: forms.Widget
+    typed: Any
+    shown: str
+
+
+def _related(rt: Any, conflict: ConflictRecord, row: StoredRow | None,
+             typed: dict[str, Any]) -> list[Related]:
+    """The fields a supervisor may set together with the conflict's field (ID numbers are
+    never offered: they are masked on screen)."""
+    if row is None or conflict.field == DELETED or conflict.status != "open":
+        return []
+    found = []
+    for name in rt.related_to([conflict.field]):
+        if isinstance(rt.fields[name], IdNo):
+            continue
+        widget = forms.widget_for(rt, name)
+        value = row.state.values.get(name)
+        found.append(Related(name, rt.label_of(name), widget,
+                             typed.get(name, forms.form_text(widget, value)),
+                             present.show_value(rt, name, value)))
+    return found
+
+
+def _candidates(storage: Any, conflict: ConflictRecord) -> list[dict[str, Any]]:
+    """Every value offered for the field, newest first, as cards: the conflict's own incoming
+    value and each later change that joined it. ``choice`` is the action that takes it."""
+    rt = RECORD_TYPES[conflict.record_type]
+    found = get_sync().candidates(conflict)
+    cards = []
+    for number, c in enumerate(found, 1):
+        title = "新提交值" if len(found) == 1 else f"候选值 {number}" + (
+            "（最新）" if number == 1 else "")
+        cards.append({
+            "c": c, "title": title,
+            "side": present.Side(title, present.show_value(rt, conflict.field,
+                                                           c.incoming_value),
+                                 c.incoming_user_name, c.incoming_device,
+                                 present.hlc_time(c.incoming_version[0]),
+                                 f"设备第 {c.incoming_seq} 号变更" if c.incoming_seq else ""),
+            "choice": "incoming" if c.id == conflict.id else f"incoming:{c.id}"})
+    return cards
+
+
 def _detail(conflict: ConflictRecord, *, errors: dict[str, list[str]] | None = None,
-            chosen: str = "", typed: Any = None, comment: str = "", status: int = 200):
+            chosen: str = "", typed: Any = None, comment: str = "",
+            related_typed: dict[str, Any] | None = None, cleared: bool = False,
+            status: int = 200):
     storage = get_storage()
     rt = RECORD_TYPES[conflict.record_type]
     widget = forms.widget_for(rt, conflict.field)
@@ -146,13 +200,18 @@ def _detail(conflict: ConflictRecord, *, errors: dict[str, list[str]] | None = N
                 and c.incoming_seq is not None and c.incoming_seq == conflict.incoming_seq
                 and c.incoming_device == conflict.incoming_device]
     actions = [a for a in ACTIONS if not (conflict.field == DELETED and a[0] == "corrected")]
+    row = storage.load_rows(rt.name, [conflict.row_id]).get(conflict.row_id)
+    sides = present.conflict_sides(storage, conflict)
+    head = storage.conflict_head(conflict.id) if conflict.status == "candidate" else None
     return render_template(
         "console/conflict.html", c=conflict, rt=rt, field_label=rt.label_of(conflict.field),
-        sides=present.conflict_sides(storage, conflict),
+        sides=sides, candidates=_candidates(storage, conflict), head=head,
         belongs=present.belongs_to(storage, conflict.record_type, conflict.row_id),
         village=present.village_names(storage, [conflict.village_code])[conflict.village_code],
         row_table=_row_table(conflict), others=others, widget=widget, actions=actions,
         together=[rt.label_of(c.field) for c in together],
+        related=_related(rt, conflict, row, related_typed or {}), cleared=cleared,
+        optional=(conflict.field in rt.fields and not rt.fields[conflict.field].required),
         errors=errors or {}, chosen=chosen, typed=typed, comment=comment,
         created=present.local_time(conflict.created_at),
         resolved=present.local_time(conflict.resolved_at),
@@ -167,60 +226,112 @@ def detail(conflict_id: int):  # type: ignore[no-untyped-def]
     return _detail(_conflict_in_scope(conflict_id))
 
 
-def _schema_errors(err: ApiError, field_name: str) -> dict[str, list[str]]:
-    """The schema's messages: those for the conflict's field next to it, the rest above."""
+def _schema_errors(err: ApiError, field_name: str,
+                   related: set[str] | None = None) -> dict[str, list[str]]:
+    """The schema's messages: each next to its field (the conflict's own, or a related one
+    shown in the form), the rest above."""
     details = err.details if isinstance(err.details, dict) else {}
-    found = details.get("fields", details)
+    found = details.get("fields", details.get("values", details))
     errors: dict[str, list[str]] = {"form": [err.message]}
     if isinstance(found, dict):
         for key, messages in found.items():
-            target = "value" if key == field_name else "form"
+            target = ("value" if key == field_name
+                      else forms.RELATED + key if key in (related or ()) else "form")
             items = messages if isinstance(messages, list) else [str(messages)]
             errors.setdefault(target, []).extend(str(m) for m in items)
     return errors
 
 
+def _read_related(rt: Any, conflict: ConflictRecord,
+                  errors: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The related fields the supervisor changed (``values`` for the resolution) and what was
+    typed into each (to show the form again)."""
+    row = get_storage().load_rows(rt.name, [conflict.row_id]).get(conflict.row_id)
+    changed: dict[str, Any] = {}
+    typed: dict[str, Any] = {}
+    for item in _related(rt, conflict, row, {}):
+        key = forms.RELATED + item.name
+        typed[item.name] = (request.form.getlist(key) if item.widget.kind == "multi"
+                            else request.form.get(key, ""))
+        if item.widget.kind != "multi" and key not in request.form:
+            continue  # not in the form that was sent: left as it is
+        try:
+            was_changed, value = forms.read_changed(
+                item.widget, request.form, item.name,
+                row.state.values.get(item.name) if row else None)
+        except forms.Unreadable as err:
+            errors[key] = [str(err)]
+            continue
+        if was_changed:
+            changed[item.name] = value
+    return changed, typed
+
+
+def _not_open(conflict: ConflictRecord):  # type: ignore[no-untyped-def]
+    """Back to the conflict's page, saying why it cannot be settled here."""
+    if conflict.status == "candidate":
+        head = get_storage().conflict_head(conflict.id or 0)
+        flash(f"这条修改已并入冲突 #{head.id if head else '?'}，请在该冲突中处理。", "warning")
+    else:
+        flash(f"冲突 #{conflict.id} 已经被处理过了（可能是其他监督员刚刚处理的）。", "warning")
+    return redirect(url_for("console.conflicts.detail", conflict_id=conflict.id))
+
+
 @bp.post("/conflicts/<int:conflict_id>/resolve")
 def resolve(conflict_id: int):  # type: ignore[no-untyped-def]
-    """Keep the current value, take the incoming one, or a corrected value; with a comment."""
+    """Keep the current value, take the incoming one (or another candidate), or a corrected
+    value; with a comment, and optionally with related fields of the row set together."""
     conflict = _conflict_in_scope(conflict_id)
+    if conflict.status != "open":
+        return _not_open(conflict)
     rt = RECORD_TYPES[conflict.record_type]
     widget = forms.widget_for(rt, conflict.field)
-    action = request.form.get("action", "")
+    chosen = request.form.get("action", "")
     comment = request.form.get("comment", "").strip()
     typed = (request.form.getlist(forms.VALUE) if widget.kind == "multi"
              else request.form.get(forms.VALUE, ""))
     errors: dict[str, list[str]] = {}
     allowed = [a for a, _ in ACTIONS if not (conflict.field == DELETED and a == "corrected")]
-    if action not in allowed:
+    picks = {card["choice"]: card["c"].id
+             for card in _candidates(get_storage(), conflict)}
+    action, candidate = chosen, None
+    if chosen in picks and chosen != "incoming":
+        action, candidate = "incoming", picks[chosen]
+    elif chosen not in allowed:
         errors["action"] = ["请选择处理方式"]
     if not comment:
         errors["comment"] = ["处理意见必填：写明依据（如：电话核实、入户核实）"]
     elif len(comment) > MAX_COMMENT:
         errors["comment"] = [f"处理意见最多 {MAX_COMMENT} 字"]
     value = None
-    if action == "corrected":
+    cleared = request.form.get("clear") == "1"
+    values, related_typed = _read_related(rt, conflict, errors)
+    if action == "corrected" and cleared:
+        values[conflict.field] = None  # the field emptied: only through values
+    elif action == "corrected":
         try:
             value = forms.read_value(widget, request.form)
         except forms.Unreadable as err:
             errors["value"] = [str(err)]
+    again = {"chosen": chosen, "typed": typed, "comment": comment,
+             "related_typed": related_typed, "cleared": cleared, "status": 422}
     if errors:
-        return _detail(conflict, errors=errors, chosen=action, typed=typed, comment=comment,
-                       status=422)
+        return _detail(conflict, errors=errors, **again)
     user = g.console_user
     try:
         settled = get_sync().resolve(conflict_id, action, value, comment, user,
-                                     user_scope(user))
-    except InvalidRecord as err:
-        return _detail(conflict, errors=_schema_errors(err, conflict.field), chosen=action,
-                       typed=typed, comment=comment, status=422)
+                                     user_scope(user), candidate=candidate, values=values)
+    except (InvalidRecord, BadRequest) as err:
+        shown = set(rt.related_to([conflict.field]))
+        return _detail(conflict, errors=_schema_errors(err, conflict.field, shown), **again)
     except AlreadySettled:
-        flash(f"冲突 #{conflict_id} 已经被处理过了（可能是其他监督员刚刚处理的）。", "warning")
-        return redirect(url_for("console.conflicts.detail", conflict_id=conflict_id))
+        return _not_open(get_storage().get_conflict(conflict_id) or conflict)
     label = dict(ACTIONS)[action]
     shown = present.show_value(rt, conflict.field, settled.resolved_value)
+    also = "".join(f"；{rt.label_of(n)}为“{present.show_value(rt, n, v)}”"
+                   for n, v in values.items() if n != conflict.field)
     flash(f"冲突 #{conflict_id}（{rt.label}·{rt.label_of(conflict.field)}）已处理：{label}，"
-          f"结果为“{shown}”。各设备下次同步时收到。", "success")
+          f"结果为“{shown}”{also}。各设备下次同步时收到。", "success")
     return redirect(url_for("console.conflicts.queue"))
 
 

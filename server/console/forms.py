@@ -52,11 +52,11 @@ def widget_for(rt: RecordType, name: str) -> Widget:
     return Widget("text")
 
 
-def read_value(widget: Widget, form: MultiDict[str, str]) -> Any:
+def read_value(widget: Widget, form: MultiDict[str, str], name: str = VALUE) -> Any:
     """The corrected value typed into ``form``; :class:`Unreadable` when there is none."""
     if widget.kind == "multi":
-        return form.getlist(VALUE)
-    text = form.get(VALUE, "").strip()
+        return form.getlist(name)
+    text = form.get(name, "").strip()
     if not text:
         raise Unreadable("请填写更正后的值")
     if widget.kind == "flag":
@@ -73,3 +73,28 @@ def form_text(widget: Widget, value: Any) -> Any:
     if widget.kind == "flag":
         return "" if value is None else ("true" if value else "false")
     return "" if value is None else str(value)
+
+
+#: Prefix of the inputs for the related fields of a row (``related.status`` …).
+RELATED = "related."
+
+
+def read_changed(widget: Widget, form: MultiDict[str, str], name: str,
+                 current: Any) -> tuple[bool, Any]:
+    """Whether the related field ``name`` was changed from ``current`` in ``form``, and its
+    new value (an emptied input clears the field: ``None``)."""
+    key = RELATED + name
+    shown = form_text(widget, current)
+    if widget.kind == "multi":
+        ticked = form.getlist(key)
+        return sorted(ticked) != sorted(shown), ticked
+    text = form.get(key, "").strip()
+    if text == shown:
+        return False, current
+    if not text:
+        return True, None
+    if widget.kind == "flag":
+        if text not in ("true", "false"):
+            raise Unreadable("请选择“是”或“否”")
+        return True, text == "true"
+    return True, text

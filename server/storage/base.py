@@ -231,6 +231,21 @@ class Storage(abc.ABC):
     def open_conflict_ids(self, record_type: str, row_id: str, field: str) -> list[int]:
         """Ids of the open conflicts on one field of one row."""
 
+    @abc.abstractmethod
+    def conflict_candidates(self, conflict_id: int) -> list[ConflictRecord]:
+        """The later values that joined a conflict while it was open (status ``candidate``),
+        oldest first; empty for an unknown id or a conflict that is itself a candidate.
+
+        A candidate belongs to the nearest conflict before it (by id) on the same field of
+        the same row that is not a candidate: a field takes candidates only while disputed,
+        and its next conflict opens only after that one was settled.
+        """
+
+    @abc.abstractmethod
+    def conflict_head(self, conflict_id: int) -> ConflictRecord | None:
+        """The conflict a ``candidate`` joined (``None`` for an unknown id or a conflict that
+        is not a candidate)."""
+
     # -- devices, users, audit, settings ---------------------------------------------------
 
     @abc.abstractmethod

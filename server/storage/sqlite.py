@@ -59,6 +59,15 @@ def _marks(items: list[Any]) -> str:
     return ", ".join("?" for _ in items)
 
 
+#: Each open conflict with an older open conflict on the same field of the same row becomes a
+#: candidate of that older one (see :meth:`SQLiteStorage.upgrade`).
+JOIN_FOLLOW_UPS = (
+    "UPDATE conflicts SET status = 'candidate' WHERE status = 'open' AND EXISTS ("
+    "SELECT 1 FROM conflicts o WHERE o.record_type = conflicts.record_type"
+    " AND o.row_id = conflicts.row_id AND o.field = conflicts.field AND o.status = 'open'"
+    " AND o.id < conflicts.id)")
+
+
 class SQLiteStorage(Storage):
     """:class:`Storage` on one SQLite file."""
 
@@ -82,7 +91,13 @@ class SQLiteStorage(Storage):
     # -- lifecycle -------------------------------------------------------------------------
 
     def upgrade(self) -> list[int]:
-        return Migrator(self.conn, load_migrations(migrations.directory("server"))).upgrade()
+        done = Migrator(self.conn, load_migrations(migrations.directory("server"))).upgrade()
+        with self.atomic():
+            # Databases from before candidates hold one open conflict per later change to a
+            # disputed field: each becomes a candidate of the field's oldest open conflict.
+            # Idempotent, so it runs on every upgrade.
+            self.conn.execute(JOIN_FOLLOW_UPS)
+        return done
 
     def check_schema(self) -> list[int]:
         """Pending migration versions (raises if the database is newer or tampered)."""
@@ -392,6 +407,32 @@ class SQLiteStorage(Storage):
         return [r[0] for r in self.conn.execute(
             "SELECT id FROM conflicts WHERE record_type = ? AND row_id = ? AND field = ?"
             " AND status = 'open' ORDER BY id", (record_type_name, row_id, field))]
+
+    def conflict_candidates(self, conflict_id: int) -> list[ConflictRecord]:
+        head = self.conn.execute(
+            "SELECT record_type, row_id, field, status FROM conflicts WHERE id = ?",
+            (conflict_id,)).fetchone()
+        if head is None or head[3] == "candidate":
+            return []
+        key = head[:3]
+        after = self.conn.execute(
+            "SELECT min(id) FROM conflicts WHERE record_type = ? AND row_id = ? AND field = ?"
+            " AND id > ? AND status != 'candidate'", (*key, conflict_id)).fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._CONFLICT_COLS)} FROM conflicts"
+            " WHERE record_type = ? AND row_id = ? AND field = ? AND status = 'candidate'"
+            " AND id > ? AND id < ? ORDER BY id",
+            (*key, conflict_id, after if after is not None else 2 ** 63 - 1))
+        return [self._conflict_in(raw) for raw in rows]
+
+    def conflict_head(self, conflict_id: int) -> ConflictRecord | None:
+        raw = self.conn.execute(
+            f"SELECT {', '.join('h.' + c for c in self._CONFLICT_COLS)} FROM conflicts c"
+            " JOIN conflicts h ON h.record_type = c.record_type AND h.row_id = c.row_id"
+            " AND h.field = c.field AND h.id < c.id AND h.status != 'candidate'"
+            " WHERE c.id = ? AND c.status = 'candidate' ORDER BY h.id DESC LIMIT 1",
+            (conflict_id,)).fetchone()
+        return self._conflict_in(raw) if raw else None
 
     # -- devices, users, audit, settings ---------------------------------------------------
 

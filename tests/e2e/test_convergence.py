@@ -4,9 +4,9 @@ still findable in the row's history or in a conflict."""
 
 from __future__ import annotations
 
-import json
-
 import itertools
+import json
+from collections import Counter
 
 import pytest
 from hypothesis import given, strategies as st
@@ -125,7 +125,7 @@ def _findable(storage, record_type, row_id, field, value):
             return True
     for conflict in storage.list_conflicts(
             record_type=record_type, row_id=row_id, limit=1000,
-            statuses=("open", "auto", "resolved", "acknowledged", "superseded")):
+            statuses=("open", "auto", "resolved", "acknowledged", "superseded", "candidate")):
         for seen in (conflict.incoming_value, conflict.current_value):
             if seen == value or (isinstance(seen, dict) and seen.get(field) == value):
                 return True
@@ -159,6 +159,13 @@ def test_random_edits_and_syncs_converge_and_lose_nothing(shared_server, tmp_pat
             assert _server_snapshot(storage, snapshots[0]) == snapshots[0]
             lost = [w for w in written if not _findable(storage, *w)]
             assert lost == []
+            # rule M4: a disputed field has one open conflict; later changes are its candidates.
+            open_per_field = Counter((c.record_type, c.row_id, c.field) for c in
+                                     storage.list_conflicts(villages=[village], limit=10_000))
+            assert all(n == 1 for n in open_per_field.values()), open_per_field
+            disputed = {(name, row_id, field) for (name, row_id), (_, _, fields)
+                        in snapshots[0].items() for field in fields}
+            assert set(open_per_field) == disputed
         finally:
             storage.close()
     finally:
