@@ -30,7 +30,7 @@ from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Versi
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.jsontext import load_json
-from .engine.merge import apply_pulled
+from .engine.merge import apply_pulled, pulled_held, pulled_tombstone_applies
 from .errors import Locked, NotFound, RuleViolation, ValidationFailed
 from .field_cipher import FieldCipher, blind_index, is_sealed
 from .keystore import DeviceKeys
@@ -639,7 +639,10 @@ class DeviceStore:
         """Apply one pulled page and store the new cursor, in one transaction.
 
         Returns the number of entries applied. Fields with unpushed local changes keep their
-        local value and version (see :func:`client_kit.engine.merge.apply_pulled`).
+        local value and version, and a value or tombstone older than the one the device holds
+        is skipped, unless the server holds it under review (see
+        :func:`client_kit.engine.merge.apply_pulled`): a pull cut between pages never rolls the
+        device back.
         """
         with self._without_fsync(), self.transaction():
             if entries:
@@ -706,12 +709,17 @@ class DeviceStore:
                 continue
             row = row or {"id": entry.row_id, "village_code": entry.village, "_versions": {},
                           "_deleted": False, "_disputed": []}
+            # Values and tombstone older than the device's own are history it has moved past
+            # (rules D3, D4); the row's disputed set always follows the log (D5).
+            local_versions = row["_versions"]
             values, versions = apply_pulled(
-                {k: v for k, v in row.items() if not k.startswith("_")}, row["_versions"],
+                {k: v for k, v in row.items() if not k.startswith("_")}, local_versions,
                 {"village_code": entry.village, **entry.fields}
                 if "village_code" not in local_pending else entry.fields,
-                entry.versions, local_pending)
-            if entry.deleted is not None and DELETED not in local_pending:
+                entry.versions, local_pending, pulled_held(entry.fields, entry.disputed))
+            if (entry.deleted is not None and DELETED not in local_pending
+                    and pulled_tombstone_applies(entry.versions.get(DELETED),
+                                                 local_versions.get(DELETED), entry.disputed)):
                 row["_deleted"] = entry.deleted
                 if DELETED in entry.versions:
                     versions[DELETED] = entry.versions[DELETED]
