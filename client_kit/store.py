@@ -574,15 +574,21 @@ class DeviceStore:
         For a device whose clock ran far ahead: its pending writes carry future timestamps the
         server refuses, and its clock would never come back by itself. Nobody else has seen
         these writes, so re-stamping them (and the row versions and later bases that name them)
-        changes nothing anyone relied on. Returns how many writes were re-stamped.
+        changes nothing anyone relied on. Each write still comes after every version its base
+        names (those of other devices, and this device's acknowledged writes): a field's
+        version never goes back, or devices holding the replaced version would keep it (rule
+        V6). Returns how many writes were re-stamped.
         """
         with self.transaction():
             rows = self.conn.execute("SELECT seq, hlc, base FROM outbox ORDER BY seq").fetchall()
             clock = HybridClock(0)
             me = self.device_id
             mapping: dict[int, int] = {}
-            for _, hlc, _ in rows:
-                mapping[hlc] = clock.tick(reference_ms)
+            for _, hlc, base in rows:
+                # Versions of earlier pending writes are re-stamped already, and lower.
+                based_on = max((v[0] for v in json.loads(base).values()
+                                if v and not (v[1] == me and v[0] in mapping)), default=0)
+                mapping[hlc] = clock.receive(based_on, reference_ms)
             if not mapping:
                 self._set_meta("hlc", str(HybridClock(0).tick(reference_ms)))
                 return 0

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from client_kit.engine.changes import DELETED, PulledEntry, Version
+from client_kit.engine.hlc import pack
 from client_kit.store import DeviceStore
 from store_helpers import VILLAGE
 
@@ -151,3 +152,19 @@ def test_a_row_kept_for_review_against_the_devices_delete_comes_back_whole(fresh
     row = fresh_store.get("household", household["id"], with_meta=True)
     assert row is not None
     assert (row["note"], row["_disputed"]) == ("乙的备注", [DELETED])
+
+
+def test_a_restamped_write_still_comes_after_the_version_it_was_based_on(fresh_store, seeded,
+                                                                         clock):
+    # rule V6: re-stamping (a clock far ahead) never takes a field's version back.
+    row_id = seeded["household"]["id"]
+    pushed(fresh_store)
+    theirs = (pack(clock() + 600_000), "dev-b")  # another device, ten minutes ahead
+    pull(fresh_store, entry(row_id, {"note": "乙的备注"}, theirs))
+    clock.advance(2 * 3600_000)
+    fresh_store.update("household", row_id, {"note": "甲在乙之后改的"})
+    fresh_store.restamp_outbox(clock() - 2 * 3600_000)
+    [change] = fresh_store.pending()
+    assert change.base == {"note": theirs}
+    assert (change.hlc, "dev-a") > theirs
+    assert versions(fresh_store, "household", row_id)["note"] == (change.hlc, "dev-a")

@@ -4,6 +4,7 @@ conflicts with itself (merge rules D3, D4, M1b, M5c)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -167,3 +168,23 @@ def test_values_under_review_reach_the_device_whose_newer_write_was_refused(
     assert (row["monthly_income"], row["_disputed"]) == (3900, ["monthly_income"])
     assert json.dumps(row["_versions"]["monthly_income"]) == json.dumps(
         b.store.get("employment", employment_id, with_meta=True)["_versions"]["monthly_income"])
+
+
+def test_a_restamped_write_is_still_newer_than_the_value_it_replaced(live_server,
+                                                                     three_devices, seeded):
+    # rule V6: a device whose clock ran far ahead has its writes re-stamped near the server's
+    # time; each still comes after the versions it was based on, or the devices that hold
+    # those versions would keep them (D3).
+    a, b, c = three_devices
+    household_id = seeded["household"]["id"]
+    now = lambda: time.time_ns() // 1_000_000  # noqa: E731
+    c.store.clock_ms = lambda: now() + 30 * 60_000  # ahead, but not enough to be repaired
+    c.store.update("household", household_id, {"note": "丙：半小时后的钟"})
+    c.sync(), a.sync(), b.sync()
+    b.store.clock_ms = lambda: now() + 2 * 3600_000  # far ahead: its writes are re-stamped
+    b.store.update("household", household_id, {"note": "乙：在丙之后改的"})
+    client = b.client()
+    assert client.sync().conflicts == 0 and client.clock_repaired
+    for device in (a, b, c):
+        device.sync()
+        assert device.store.get("household", household_id)["note"] == "乙：在丙之后改的"
