@@ -30,7 +30,7 @@ from .engine.changes import (DELETE, DELETED, UPSERT, Change, PulledEntry, Versi
 from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.jsontext import load_json
-from .engine.merge import apply_pulled
+from .engine.merge import apply_pulled, pulled_held, pulled_tombstone_applies
 from .errors import Locked, NotFound, RuleViolation, ValidationFailed
 from .field_cipher import FieldCipher, blind_index, is_sealed
 from .keystore import DeviceKeys
@@ -574,15 +574,21 @@ class DeviceStore:
         For a device whose clock ran far ahead: its pending writes carry future timestamps the
         server refuses, and its clock would never come back by itself. Nobody else has seen
         these writes, so re-stamping them (and the row versions and later bases that name them)
-        changes nothing anyone relied on. Returns how many writes were re-stamped.
+        changes nothing anyone relied on. Each write still comes after every version its base
+        names (those of other devices, and this device's acknowledged writes): a field's
+        version never goes back, or devices holding the replaced version would keep it (rule
+        V6). Returns how many writes were re-stamped.
         """
         with self.transaction():
             rows = self.conn.execute("SELECT seq, hlc, base FROM outbox ORDER BY seq").fetchall()
             clock = HybridClock(0)
             me = self.device_id
             mapping: dict[int, int] = {}
-            for _, hlc, _ in rows:
-                mapping[hlc] = clock.tick(reference_ms)
+            for _, hlc, base in rows:
+                # Versions of earlier pending writes are re-stamped already, and lower.
+                based_on = max((v[0] for v in json.loads(base).values()
+                                if v and not (v[1] == me and v[0] in mapping)), default=0)
+                mapping[hlc] = clock.receive(based_on, reference_ms)
             if not mapping:
                 self._set_meta("hlc", str(HybridClock(0).tick(reference_ms)))
                 return 0
@@ -639,7 +645,10 @@ class DeviceStore:
         """Apply one pulled page and store the new cursor, in one transaction.
 
         Returns the number of entries applied. Fields with unpushed local changes keep their
-        local value and version (see :func:`client_kit.engine.merge.apply_pulled`).
+        local value and version, and a value or tombstone older than the one the device holds
+        is skipped, unless the server holds it under review (see
+        :func:`client_kit.engine.merge.apply_pulled`): a pull cut between pages never rolls the
+        device back.
         """
         with self._without_fsync(), self.transaction():
             if entries:
@@ -706,12 +715,17 @@ class DeviceStore:
                 continue
             row = row or {"id": entry.row_id, "village_code": entry.village, "_versions": {},
                           "_deleted": False, "_disputed": []}
+            # Values and tombstone older than the device's own are history it has moved past
+            # (rules D3, D4); the row's disputed set always follows the log (D5).
+            local_versions = row["_versions"]
             values, versions = apply_pulled(
-                {k: v for k, v in row.items() if not k.startswith("_")}, row["_versions"],
+                {k: v for k, v in row.items() if not k.startswith("_")}, local_versions,
                 {"village_code": entry.village, **entry.fields}
                 if "village_code" not in local_pending else entry.fields,
-                entry.versions, local_pending)
-            if entry.deleted is not None and DELETED not in local_pending:
+                entry.versions, local_pending, pulled_held(entry.fields, entry.disputed))
+            if (entry.deleted is not None and DELETED not in local_pending
+                    and pulled_tombstone_applies(entry.versions.get(DELETED),
+                                                 local_versions.get(DELETED), entry.disputed)):
                 row["_deleted"] = entry.deleted
                 if DELETED in entry.versions:
                     versions[DELETED] = entry.versions[DELETED]

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from client_kit.engine.changes import DELETE, DELETED, UPSERT, Change, Version
 from client_kit.engine.merge import (LWW, REVIEW, MergeOutcome, RowState, _merge_field,
-                                     apply_pulled, merge_change)
+                                     apply_pulled, merge_change, pulled_held,
+                                     pulled_tombstone_applies)
 
 POLICIES = {"note": LWW, "status": REVIEW, "name": REVIEW}
 ROW = "0196f3b0-0000-7000-8000-000000000001"
@@ -50,6 +51,65 @@ def test_a_fast_forward_applies_even_with_an_older_clock():
     current = state({"note": "a"}, {"note": V2})
     out = merge_change(current, change({"note": "b"}, {"note": V2}, hlc=50), "dev-c", POLICIES)
     assert out.writes == {"note": ("b", (50, "dev-c"))}
+
+
+def test_a_later_write_of_the_device_that_wrote_the_current_value_fast_forwards():
+    # rule M1b: dev-a's base is its own older version (a pull cut showed it an older value).
+    current = state({"status": "employed"}, {"status": (250, "dev-a")})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}), "dev-a",
+                       POLICIES)
+    assert out.writes == {"status": ("not_employed", (300, "dev-a"))}
+    assert not out.conflicts and not out.disputed_added and not out.reannounce
+
+
+def test_a_stale_base_against_another_devices_value_is_still_reviewed():
+    # rule M1b cannot skip review: the current value is dev-b's, not the pushing device's.
+    current = state({"status": "employed"}, {"status": V2})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}), "dev-a",
+                       POLICIES)
+    assert out.writes == {} and out.disputed_added == {"status"}
+    [conflict] = out.conflicts
+    assert (conflict.current_version, conflict.incoming_version) == (V2, (300, "dev-a"))
+
+
+def test_an_own_write_older_than_the_current_own_value_is_merged_as_concurrent():
+    current = state({"status": "employed"}, {"status": (400, "dev-a")})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}), "dev-a",
+                       POLICIES)
+    assert out.writes == {} and out.disputed_added == {"status"}
+
+
+def test_an_own_later_write_to_a_disputed_field_still_opens_a_conflict():
+    current = state({"status": "employed"}, {"status": (250, "dev-a")}, disputed={"status"})
+    out = merge_change(current, change({"status": "not_employed"}, {"status": V1}), "dev-a",
+                       POLICIES)
+    assert out.writes == {} and out.conflicts[0].status == "open"
+
+
+def test_a_delete_after_own_later_writes_is_not_concurrent_with_them():
+    # rule M5c: fields the deleting device itself wrote last do not hold its delete.
+    current = state({"name": "x", "note": "mine"}, {"name": V1, "note": (250, "dev-a")})
+    out = merge_change(current, change({}, {"name": V1, "note": V1, DELETED: None}, op=DELETE),
+                       "dev-a", POLICIES)
+    assert out.deleted is True and not out.conflicts
+
+
+def test_a_delete_with_a_stale_base_against_another_devices_field_is_reviewed():
+    current = state({"name": "x", "note": "theirs"}, {"name": (250, "dev-a"), "note": V2})
+    out = merge_change(current, change({}, {"name": V1, "note": V1, DELETED: None}, op=DELETE),
+                       "dev-a", POLICIES)
+    assert out.deleted is None and out.disputed_added == {DELETED}
+    assert out.conflicts[0].current_value == {"note": "theirs"}
+
+
+def test_a_revival_by_the_device_that_deleted_the_row_brings_it_back():
+    # rule M5b: its tombstone base is stale, but the tombstone is its own.
+    current = state({"name": "x"}, {"name": V1, DELETED: (250, "dev-a")}, deleted=True)
+    out = merge_change(current, change({"name": "y", DELETED: False},
+                                       {"name": V1, DELETED: (150, "dev-a")}), "dev-a",
+                       POLICIES)
+    assert out.deleted is False and not out.conflicts
+    assert out.writes == {"name": ("y", (300, "dev-a"))}
 
 
 def test_different_fields_of_one_row_both_apply():
@@ -217,6 +277,46 @@ def test_apply_pulled_keeps_fields_with_unpushed_local_changes():
                                     pending={"note"})
     assert values == {"note": "local", "name": "y"}
     assert versions == {"note": (500, "dev-a"), "name": V2}
+
+
+def test_apply_pulled_skips_a_value_older_than_the_local_one():
+    # rule D3: a pull cut between pages must not roll the device back.
+    values, versions = apply_pulled({"note": "newer", "name": "x"},
+                                    {"note": (500, "dev-a"), "name": V1},
+                                    {"note": "older", "name": "y"},
+                                    {"note": (400, "dev-a"), "name": V2}, pending=set())
+    assert values == {"note": "newer", "name": "y"}
+    assert versions == {"note": (500, "dev-a"), "name": V2}
+
+
+def test_apply_pulled_takes_the_same_version_and_values_without_one():
+    values, versions = apply_pulled({"note": "a", "village_code": "x"}, {"note": V1},
+                                    {"note": "a", "village_code": "x"}, {"note": V1},
+                                    pending=set())
+    assert (values, versions) == ({"note": "a", "village_code": "x"}, {"note": V1})
+
+
+def test_apply_pulled_takes_a_held_value_even_when_older():
+    # rule D3: the server keeps its (older) value under review against this device's write.
+    values, versions = apply_pulled({"status": "mine"}, {"status": (500, "dev-a")},
+                                    {"status": "server"}, {"status": V2}, pending=set(),
+                                    held={"status"})
+    assert (values, versions) == ({"status": "server"}, {"status": V2})
+
+
+def test_held_fields_are_the_disputed_ones_or_all_when_the_tombstone_is_disputed():
+    assert set(pulled_held({"status": 1, "note": 2}, ("status",))) == {"status"}
+    assert set(pulled_held({"status": 1, "note": 2}, (DELETED,))) == {"status", "note"}
+    assert set(pulled_held({"status": 1}, ())) == set()
+
+
+def test_a_pulled_tombstone_applies_unless_older_and_not_disputed():
+    # rule D4
+    assert pulled_tombstone_applies((500, "dev-b"), (400, "dev-a"), ())
+    assert pulled_tombstone_applies((500, "dev-b"), None, ())
+    assert pulled_tombstone_applies(None, (400, "dev-a"), ())
+    assert not pulled_tombstone_applies((300, "dev-a"), (400, "dev-a"), ())
+    assert pulled_tombstone_applies((300, "dev-b"), (400, "dev-a"), (DELETED,))
 
 
 def test_apply_pulled_does_not_modify_its_inputs():

@@ -5,6 +5,8 @@ does to the server's current row. A device applies what it pulls with :func:`app
 The rules (also in ``docs/merge-rules.md``):
 
 1. A field whose base version is the server's current version is a fast-forward: it applies.
+   So does a later write of the device that wrote the current version, whatever its base: a
+   device never conflicts with itself.
 2. A concurrent field (base differs from current) with the same value is no conflict; the field
    takes the larger of the two versions, and every device is told.
 3. A concurrent field with a different value follows the field's policy. ``lww``: the larger
@@ -18,13 +20,15 @@ The rules (also in ``docs/merge-rules.md``):
 5. Update against delete (either order) is a ``review`` conflict on the pseudo-field
    ``_deleted``; the row keeps its current state until a supervisor decides. Except: a change
    that carries ``_deleted: false`` with the tombstone's own version as its base (the device
-   saw this very deletion and recorded the fact again) brings the row back.
+   saw this very deletion and recorded the fact again), or that comes later from the device
+   that deleted the row, brings the row back. A delete is concurrent only with fields some
+   other device (or a later resolution) changed since the delete's base.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 from .changes import DELETE, DELETED, Change, Version
 
@@ -92,8 +96,10 @@ def merge_change(state: RowState, change: Change, device: str,
         return out
     fields = {k: v for k, v in change.fields.items() if k != DELETED}
     if state.exists and state.deleted:
+        tombstone = state.versions.get(DELETED)
         revives = (change.fields.get(DELETED) is False and DELETED not in state.disputed
-                   and change.base.get(DELETED) == state.versions.get(DELETED))
+                   and (change.base.get(DELETED) == tombstone
+                        or _own_later(tombstone, incoming)))
         if not revives:
             # An update to a row someone deleted: a supervisor decides whether it comes back.
             out.conflicts.append(ConflictDraft(
@@ -119,6 +125,19 @@ def merge_change(state: RowState, change: Change, device: str,
     return out
 
 
+def _own_later(current: Version | None, incoming: Version) -> bool:
+    """Whether ``incoming`` is a later write of the device that wrote ``current``.
+
+    That device made the current value, so its later change follows it whatever base it names
+    (a base can be stale: a pull cut between pages once showed the device an older value). Such
+    a change is a fast-forward, never a conflict: a device does not conflict with itself. Only
+    the device that wrote the current value qualifies (the incoming device is the pushing
+    device, authenticated by the server), so a change never skips review against another
+    device's write this way.
+    """
+    return current is not None and current[1] == incoming[1] and incoming > current
+
+
 def _merge_field(state: RowState, name: str, value: Any, base: Version | None,
                  incoming: Version, policy: str, out: MergeOutcome) -> None:
     current = state.versions.get(name)
@@ -128,7 +147,7 @@ def _merge_field(state: RowState, name: str, value: Any, base: Version | None,
                                            incoming, "open"))
         out.reannounce.add(name)
         return
-    if current == base:
+    if current == base or _own_later(current, incoming):
         out.writes[name] = (value, incoming)
         return
     if current_value == value:
@@ -181,6 +200,7 @@ def _merge_delete(state: RowState, change: Change, incoming: Version,
     concurrent = sorted(
         name for name, version in state.versions.items()
         if name != DELETED and change.base.get(name) != version
+        and not _own_later(version, incoming)
     )
     if state.exists and (concurrent or state.disputed):
         # Someone changed the row since this device last saw it: keep it, ask a supervisor.
@@ -195,19 +215,52 @@ def _merge_delete(state: RowState, change: Change, incoming: Version,
 
 def apply_pulled(values: dict[str, Any], versions: dict[str, Version],
                  entry_fields: Mapping[str, Any], entry_versions: Mapping[str, Version],
-                 pending: set[str]) -> tuple[dict[str, Any], dict[str, Version]]:
+                 pending: set[str], held: Collection[str] = ()) -> tuple[dict[str, Any],
+                                                                        dict[str, Version]]:
     """A device applies one pulled log entry to its copy of a row.
 
-    Pulled values replace local ones, except fields with unpushed local changes (``pending``):
-    they keep the local value and version, so the server still sees the concurrency when the
-    device pushes. Returns the new ``(values, versions)``; the inputs are not modified.
+    A pulled value replaces the local one only when its version is not older than the version
+    the device holds for the field: an older one is history the device has already moved past
+    (its own later write, acknowledged, that the pull has not reached yet: a pull cut between
+    pages must not roll the device back). Fields in ``held`` take the server's value whatever
+    its version: the server keeps that value under review, having refused a later write of
+    this device (see :func:`pulled_held`). Fields with unpushed local changes (``pending``)
+    keep the local value and version, so the server still sees the concurrency when the device
+    pushes. Returns the new ``(values, versions)``; the inputs are not modified.
     """
     new_values = dict(values)
     new_versions = dict(versions)
     for name, value in entry_fields.items():
         if name in pending:
             continue
+        incoming = entry_versions.get(name)
+        if incoming is not None:
+            local = versions.get(name)
+            if local is not None and incoming < local and name not in held:
+                continue
+            new_versions[name] = incoming
         new_values[name] = value
-        if name in entry_versions:
-            new_versions[name] = entry_versions[name]
     return new_values, new_versions
+
+
+def pulled_held(entry_fields: Mapping[str, Any], disputed: Collection[str]) -> Collection[str]:
+    """The fields of a pulled entry that apply whatever their version (``held`` above).
+
+    The server re-announces its current value, with its current, possibly older version, when
+    it keeps that value against a device's write: a field put under review (disputed), or every
+    field of an update to a deleted row, whose tombstone is then disputed. Those values are the
+    server's state until a supervisor decides, so a device takes them even over its own newer
+    write.
+    """
+    if DELETED in disputed:
+        return entry_fields.keys()
+    return disputed
+
+
+def pulled_tombstone_applies(deleted_version: Version | None, local: Version | None,
+                             disputed: Collection[str]) -> bool:
+    """Whether a pulled entry's tombstone state (``deleted`` not null) replaces the device's:
+    as for a field, unless it is older than the device's, or the tombstone is disputed (the
+    server keeps the row as it is until a supervisor decides)."""
+    return (deleted_version is None or local is None or not deleted_version < local
+            or DELETED in disputed)

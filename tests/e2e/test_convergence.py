@@ -1,6 +1,10 @@
 """Property: random interleavings of offline edits and syncs across three devices converge to
 one state, identical on every device and the server, and every value any device wrote is
-still findable in the row's history or in a conflict."""
+still findable in the row's history or in a conflict.
+
+Syncs may be cut between pull pages (small pages, the connection lost at the second or third
+pull request), and devices go on writing in that window: no conflict ever has the same device
+on both sides (merge rules D3, D4, M1b)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from collections import Counter
 import pytest
 from hypothesis import given, strategies as st
 
-from client_kit.errors import CunsyncError
+from client_kit.channel import Channel
+from client_kit.errors import CunsyncError, Offline
+from client_kit.sync_client import SyncClient
+from client_kit.transport import HttpTransport
 
 from .conftest import seed_village
 from .support import LiveServer, enrol, make_app
@@ -44,7 +51,31 @@ edit = st.one_of(
     st.tuples(st.just("sync"), st.integers(0, 2), st.just(None)),
     st.tuples(st.just("push"), st.integers(0, 2), st.just(None)),
     st.tuples(st.just("pull"), st.integers(0, 2), st.just(None)),
+    # A sync whose pull, in pages of 1-3 entries, loses the connection at its 2nd or 3rd page.
+    st.tuples(st.just("cut_sync"), st.integers(0, 2),
+              st.tuples(st.integers(1, 3), st.integers(2, 3))),
+    st.tuples(st.just("delete_visit_of"), st.integers(0, 2), st.just(None)),
+    # One field written twice with other rows between: the two values land in different pages.
+    st.tuples(st.just("twice"), st.integers(0, 2),
+              st.tuples(st.sampled_from(["income", "note", "visit_edit"]),
+                        st.integers(0, 3))),
 )
+
+
+class _PullsCutAt:
+    """A transport that loses the connection at the ``n``-th pull request."""
+
+    def __init__(self, inner: HttpTransport, n: int) -> None:
+        self.inner = inner
+        self.n = n
+        self.pulls = 0
+
+    def exchange(self, purpose: str, envelope: bytes) -> bytes:
+        if purpose == "pull":
+            self.pulls += 1
+            if self.pulls == self.n:
+                raise Offline("无法连接服务器（测试中断）")
+        return self.inner.exchange(purpose, envelope)
 
 
 def _apply(op, device, rows, written):
@@ -78,6 +109,19 @@ def _apply(op, device, rows, written):
             written.append(("visit", visits[0]["id"], "findings", value))
         else:
             store.delete("visit", visits[0]["id"])
+    elif kind == "twice":
+        what, between = value
+        first, second = {"income": (3100, 3200), "note": ("第一次", "第二次"),
+                          "visit_edit": ("初访", "复访")}[what]
+        _apply((what, 0, first), device, rows, written)
+        for n in range(between):
+            _apply(("visit", 0, f"走访{n}"), device, rows, written)
+        _apply((what, 0, second), device, rows, written)
+    elif kind == "delete_visit_of":
+        # The newest visit this device wrote: a delete right after its own edits.
+        mine = [w for w in written if w[0] == "visit" and store.get("visit", w[1])]
+        if mine:
+            store.delete("visit", mine[-1][1])
     elif kind == "sync":
         device.sync()
     elif kind == "push":
@@ -86,6 +130,13 @@ def _apply(op, device, rows, written):
     elif kind == "pull":
         client = device.client()
         client.pull(_Summary())
+    elif kind == "cut_sync":
+        page_size, cut_at = value
+        channel = Channel(store, _PullsCutAt(HttpTransport(device.url, timeout=10), cut_at))
+        try:
+            SyncClient(store, channel, page_size=page_size).sync()
+        except Offline:
+            pass
 
 
 class _Summary:
@@ -166,6 +217,14 @@ def test_random_edits_and_syncs_converge_and_lose_nothing(shared_server, tmp_pat
             disputed = {(name, row_id, field) for (name, row_id), (_, _, fields)
                         in snapshots[0].items() for field in fields}
             assert set(open_per_field) == disputed
+            with_itself = [
+                (c.field, c.current_device, c.current_value, c.incoming_value)
+                for c in storage.list_conflicts(
+                    villages=[village], limit=1000,
+                    statuses=("open", "auto", "resolved", "acknowledged", "superseded",
+                              "candidate"))
+                if c.current_device == c.incoming_device]
+            assert with_itself == []
         finally:
             storage.close()
     finally:
