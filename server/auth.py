@@ -46,7 +46,8 @@ def check_password(storage: Storage, name: str, password: str, now: dt.datetime,
     user = storage.get_user(name) if len(name) <= MAX_NAME else None
     # Always one scrypt, known name or not, so the time does not tell which names exist.
     stored = user.password_hash if user and user.password_hash else dummy_hash()
-    if not verify_password(password, stored) or user is None or user.disabled_at:
+    if (not verify_password(password, stored) or user is None or not user.password_hash
+            or user.disabled_at):
         if len(name) <= MAX_NAME:
             streak = lockout.note_failure(storage, name, now, policy)
             if streak.locked_until:

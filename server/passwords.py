@@ -31,8 +31,9 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
 @functools.cache
 def dummy_hash() -> str:
     """A hash to check against when a user name is unknown (or has no password), so that the
-    answer takes as long as for a known name: the time must not tell which names exist."""
-    return hash_password("no such user")
+    answer takes as long as for a known name: the time must not tell which names exist. Its
+    password is random and thrown away, so no password matches it."""
+    return hash_password(base64.b64encode(os.urandom(32)).decode())
 
 
 def verify_password(password: str, stored: str | None) -> bool:

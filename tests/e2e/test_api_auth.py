@@ -122,6 +122,25 @@ def test_an_unknown_name_takes_about_as_long_as_a_known_one(server):
     assert unknown / known > 0.5 and known / unknown > 0.5, (known, unknown)
 
 
+def test_the_dummy_hash_opens_no_account_without_a_password(server):
+    # A user row without a password hash (imported, or made by hand) was checked against the
+    # dummy hash, whose password was the fixed text "no such user": it opened the account.
+    storage = server.storage()
+    try:
+        with storage.atomic():
+            storage.update_user("jiandu", password_hash=None)
+    finally:
+        storage.close()
+    status, body, _ = call(server, password="no such user")
+    assert (status, body["error"]["code"]) == (401, "bad_credentials")
+    console = server.app.test_client()
+    page = console.get("/console/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    answer = console.post("/console/login", data={"name": "jiandu", "password": "no such user",
+                                                  "csrf_token": csrf})
+    assert answer.status_code == 401
+
+
 # -- tokens for scripts --------------------------------------------------------------------
 
 def run_cli(server: LiveServer, *args: str) -> str:
