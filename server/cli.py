@@ -90,7 +90,7 @@ def user_add(name: str, role: str, scope: tuple[str, ...], display_name: str | N
 @click.argument("name")
 @with_appcontext
 def user_unlock(name: str) -> None:
-    """Lift a console lock after repeated wrong passwords, before it expires.
+    """Lift the login lock (console and API) after repeated wrong passwords, before it ends.
 
     Example: cunsync-server user unlock jiandu
     """
@@ -349,6 +349,8 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
     from . import report_cli  # the policy reports' commands (docs/reports.md)
     report_cli.init_app(app)
+    from . import token_cli  # API tokens for scripts (docs/operator-guide.md)
+    token_cli.init_app(app)
 
 
 def _create_app() -> Flask:

@@ -25,6 +25,10 @@ class ApiError(Exception):
         if status:
             self.status = status
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers sent with the refusal (none by default)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details is not None:
@@ -50,6 +54,20 @@ class Unauthorized(ApiError):
 
     status = 401
     code = "unauthorized"
+
+
+class AccountLocked(ApiError):
+    """Too many wrong passwords for this user name: refused, even the right one, for a while."""
+
+    status = 429
+    code = "account_locked"
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Forbidden(ApiError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import os
 
@@ -25,6 +26,14 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     salt = salt or os.urandom(16)
     key = Scrypt(salt=salt, length=32, n=N, r=R, p=P).derive(password.encode())
     return f"scrypt${N}${R}${P}${_b64(salt)}${_b64(key)}"
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to check against when a user name is unknown (or has no password), so that the
+    answer takes as long as for a known name: the time must not tell which names exist. Its
+    password is random and thrown away, so no password matches it."""
+    return hash_password(base64.b64encode(os.urandom(32)).decode())
 
 
 def verify_password(password: str, stored: str | None) -> bool:

@@ -189,6 +189,24 @@ class StorageConformance:
         assert storage.village_codes() == [V1, V2]  # a conflict's village, with no village row
         assert storage.count_rows("village") == 1 and storage.count_rows("village", [V2]) == 0
 
+    def test_api_tokens_are_stored_listed_and_updated(self, storage):
+        row = {"id": "3f2a9c01", "user_name": "jiandu", "label": "导出", "secret_hash": "ab" * 32,
+               "created_at": "2026-03-01T08:00:00+00:00", "created_by": "cli",
+               "expires_at": "2027-03-01T08:00:00+00:00", "revoked_at": None,
+               "last_used_at": None}
+        with storage.atomic():
+            storage.add_api_token({**row, "id": "00aa00aa",
+                                   "created_at": "2026-02-01T08:00:00+00:00"})
+            storage.add_api_token(row)
+            storage.set_setting("api_tokenz", "not a token")
+        assert storage.get_api_token("3f2a9c01") == row
+        assert storage.get_api_token("nope") is None
+        assert [t["id"] for t in storage.list_api_tokens()] == ["00aa00aa", "3f2a9c01"]
+        with storage.atomic():
+            storage.update_api_token("3f2a9c01", revoked_at="2026-03-02T08:00:00+00:00")
+        assert storage.get_api_token("3f2a9c01") == {
+            **row, "revoked_at": "2026-03-02T08:00:00+00:00"}
+
     def test_login_failures_are_recorded_replaced_cleared_and_pruned(self, storage):
         old = LoginFailures("guess", 1, "2026-03-01T08:00:00+00:00")
         locked = LoginFailures("jiandu", 5, "2026-03-01T08:00:00+00:00",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+import re
+
 import pytest
 
 from server import create_app
@@ -72,3 +74,75 @@ def test_reports_need_a_login(county):
     assert answer.status_code in (302, 303)
 
 
+
+
+def picker(html: str) -> list[tuple[str, str]]:
+    """The area picker's options: (value, text)."""
+    select = html.split('<select name="area">')[1].split("</select>")[0]
+    return [(value, text.strip()) for value, text in
+            re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', select)]
+
+
+def test_the_area_is_picked_from_the_countys_townships_and_villages_by_name(county):
+    client = county.test_client()
+    login(client, "jiandu")
+    html = client.get("/console/reports?name=posts").get_data(as_text=True)
+    options = picker(html)
+    assert options[:2] == [("county:522731", "长顺坝县（全县）"),
+                           ("township:522731100", "青山镇（全乡镇）")]
+    assert ("village:522731100201", "青山镇 白岩村") in options
+    assert ("township:522731200", "云雾乡（全乡镇）") in options
+    assert len([v for v, _ in options if v.startswith("village:")]) == 8
+    assert 'name="code"' not in html  # nothing to type
+    page = client.get("/console/reports?name=posts&area=village:522731100202")
+    assert "龙井村" in page.get_data(as_text=True).split("<h2>")[1].split("</h2>")[0]
+    assert 'value="village:522731100202" selected' in page.get_data(as_text=True)
+
+
+def test_a_township_supervisor_is_offered_only_their_township(county):
+    storage = app_storage(county)
+    create_user(storage, "xiang", "supervisor", ["522731200"], PASSWORD)
+    storage.close()
+    client = county.test_client()
+    login(client, "xiang")
+    options = picker(client.get("/console/reports?name=posts").get_data(as_text=True))
+    assert options == [("township:522731200", "云雾乡（全乡镇）"),
+                       ("village:522731200201", "云雾乡 高坡村"),
+                       ("village:522731200202", "云雾乡 水口村"),
+                       ("village:522731200203", "云雾乡 茶园村")]
+
+
+def test_old_links_with_kind_and_code_still_work(county):
+    client = county.test_client()
+    login(client, "jiandu")
+    html = client.get("/console/reports?name=posts&kind=township&code=522731101").get_data(
+        as_text=True)
+    assert 'value="township:522731101" selected' in html and "河坝镇" in html
+
+
+ID = re.compile(r"(?<![0-9*])[0-9]{17}[0-9X](?![0-9*])")
+MASKED = re.compile(r"[0-9]{6}\*{8}[0-9]{3}[0-9X]")
+
+
+def test_id_numbers_are_masked_on_the_page_and_full_in_the_downloads(county):
+    client = county.test_client()
+    login(client, "jiandu")
+    html = client.get("/console/reports?name=subsidies&area=county:522731").get_data(
+        as_text=True)
+    assert MASKED.search(html) and not ID.search(html)
+    csv = client.get("/console/reports/subsidies/download?area=county:522731&format=csv")
+    text = csv.get_data().decode("utf-8-sig")
+    assert ID.search(text) and not MASKED.search(text)
+
+
+@pytest.mark.parametrize("query,message", [
+    ("name=posts&area=county:52273", "县代码应为6位数字，而不是“52273”"),
+    ("name=posts&area=village:abc", "村代码应为12位数字，而不是“abc”"),
+    ("name=nonsense", "没有这个报表"),
+])
+def test_errors_are_plain_chinese_without_python_quoting(county, query, message):
+    client = county.test_client()
+    login(client, "jiandu")
+    html = client.get(f"/console/reports?{query}").get_data(as_text=True)
+    shown = html.split('class="flash error" role="alert">')[1].split("</p>")[0]
+    assert shown == message

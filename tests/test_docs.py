@@ -49,3 +49,23 @@ def test_every_device_command_is_documented():
     docs = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     missing = sorted(n for n in _commands(client_kit.cli.main) if f"cunsync {n}" not in docs)
     assert missing == []
+
+
+def test_every_test_the_security_overview_names_exists():
+    overview = (ROOT / "docs" / "overview.md").read_text(encoding="utf-8")
+    section = overview.split("## Security: each protection and its test")[1].split("\n## ")[0]
+    named = 0
+    for row in section.splitlines():
+        if not row.startswith("| ") or row.startswith("| protection"):
+            continue
+        current = None
+        for ref in re.findall(r"`([a-z0-9_/]+\.py)?(?:::)?(test_[a-z0-9_]+)?`", row):
+            path, test = ref
+            if path:
+                current = ROOT / "tests" / path
+                assert current.exists(), path
+            if test:
+                assert current is not None
+                assert f"def {test}(" in current.read_text(encoding="utf-8"), (current, test)
+                named += 1
+    assert named >= 10

@@ -68,6 +68,22 @@ def test_csv_and_xlsx_ledgers_have_chinese_headers(client):
     assert book["花名册"]["A1"].value == "长顺坝县青山镇乡村公益性岗位管理台账"
 
 
+def test_a_worker_sees_id_numbers_masked_and_a_supervisor_in_full(client):
+    path = f"/api/v1/reports/household-coverage?village={V1}&on=2026-03-01"
+    [worker] = get(client, path, "team").get_json()["tables"][1]["rows"]
+    [supervisor] = get(client, path).get_json()["tables"][1]["rows"]
+    assert len(supervisor["id_number"]) == 18 and "*" not in supervisor["id_number"]
+    assert worker["id_number"] == supervisor["id_number"][:6] + "*" * 8 + \
+        supervisor["id_number"][-4:]
+    csv = get(client, path + "&format=csv", "team").get_data().decode("utf-8")
+    assert supervisor["id_number"] not in csv and worker["id_number"] in csv
+
+
+def test_a_malformed_area_is_explained_without_python_quoting(client):
+    body = get(client, "/api/v1/reports/posts?county=52273").get_json()
+    assert body["error"]["message"] == "县代码应为6位数字，而不是“52273”"
+
+
 def test_a_worker_reads_their_own_village(client):
     assert get(client, f"/api/v1/reports/early-warning?village={V1}", "team").status_code == 200
     assert error_of(get(client, f"/api/v1/reports/early-warning?village={V3}", "team"),

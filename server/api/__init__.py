@@ -20,7 +20,7 @@ _HTTP_CODES = {
 
 
 def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
-    return jsonify(err.to_dict()), err.status
+    return jsonify(err.to_dict()), err.status, err.headers()
 
 
 def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]

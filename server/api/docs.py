@@ -13,7 +13,8 @@ from .report_docs import PATHS as REPORT_PATHS
 bp = Blueprint("docs", __name__, url_prefix="/api/v1")
 
 _ERROR = {"$ref": "#/components/responses/Error"}
-_PERSON = [{"basicAuth": []}]
+#: A person: a password (HTTP Basic) or, for scripts, an API token (either one).
+_PERSON = [{"basicAuth": []}, {"bearerAuth": []}]
 _ENVELOPE = "application/x-cunsync-envelope"
 _ENVELOPE_BODY = {"required": True, "description": "an envelope signed by the device and "
                   "sealed to the server (docs/protocol.md, Envelopes)",
@@ -27,6 +28,8 @@ def _op(summary: str, security: list[dict[str, list[str]]] | None, responses: di
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if security is not None:
         op["security"] = security
+        if "401" in responses:  # the password lock (docs/operator-guide.md)
+            responses = op["responses"] = {**responses, "429": _ERROR}
     op.update(extra)
     return op
 
@@ -143,7 +146,17 @@ SPEC: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {
-            "basicAuth": {"type": "http", "scheme": "basic"},
+            "basicAuth": {"type": "http", "scheme": "basic", "description":
+                          "a user's name and password. Wrong passwords count towards the one "
+                          "lock shared with the console: after CONSOLE_MAX_FAILED_LOGINS in a "
+                          "row the name is refused, even with the right password, for "
+                          "CONSOLE_LOCK_MINUTES (429 account_locked with Retry-After)"},
+            "bearerAuth": {"type": "http", "scheme": "bearer",
+                           "bearerFormat": "cst_<id>_<secret>",
+                           "description": "an API token for scripts, issued by an operator "
+                           "(cunsync-server token issue USER); it acts with its user's role and "
+                           "scope, costs no password hash per call, expires and can be revoked "
+                           "(401 bad_token, token_revoked, token_expired)"},
         },
         "responses": {"Error": {"description": "a refusal; nothing was changed",
                                 "content": {"application/json": {"schema": {

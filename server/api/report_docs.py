@@ -8,7 +8,7 @@ from ..reporting import REPORTS
 from ..reporting.params import EXTRA
 
 _ERROR = {"$ref": "#/components/responses/Error"}
-_PERSON = [{"basicAuth": []}]
+_PERSON = [{"basicAuth": []}, {"bearerAuth": []}]
 
 
 def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +22,8 @@ PATHS: dict[str, Any] = {
     "/api/v1/reports": {"get": {
         "summary": "The policy reports, their parameters and the policy parameters in force",
         "security": _PERSON,
-        "responses": {"200": {"description": "reports and policy"}, "401": _ERROR}}},
+        "responses": {"200": {"description": "reports and policy"}, "401": _ERROR,
+                      "429": _ERROR}}},
     "/api/v1/reports/{name}": {"get": {
         "summary": "One report for a village, township or county (JSON, CSV or XLSX ledger); "
                    "exactly one of village, township, county",
@@ -44,5 +45,5 @@ PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "the report", "content": {
             "application/json": {}, "text/csv": {},
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
-            "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR}}},
+            "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "429": _ERROR}}},
 }

@@ -20,6 +20,7 @@ from ..reporting.policy import configured_policy
 from ..reporting.files import FORMATS, attachment, render
 from ..reporting.params import EXTRA, ON
 from ..reporting.model import Report
+from ..reporting.sealed import mask_id_numbers
 from ..reporting.sql import open_reader
 from ..storage import AuditEntry
 from ..sync_service import utc_now
@@ -27,6 +28,10 @@ from ..sync_service import utc_now
 bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 
 READERS = ("worker", "supervisor", "admin")
+#: Who reads full ID numbers in reports read through the API and in downloads; a worker's
+#: reports show them masked (docs/reports.md, *Who sees full ID numbers*). On the console's
+#: pages they are always masked.
+ID_READERS = ("supervisor", "admin")
 
 
 def audit_report(storage: Any, actor: str, name: str, area: str, fmt: str, on: Any) -> None:
@@ -73,6 +78,8 @@ def compute_report(name: str, args: dict[str, str], user: Any) -> Report:
         computed = run_report(conn, name, scope, current_policy(), on, params, get_sealer())
     finally:
         conn.close()
+    if user.role not in ID_READERS:
+        mask_id_numbers(computed)
     audit_report(get_storage(), user.name, name, scope.code, fmt, on)
     return computed
 

@@ -7,13 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 
 from ..api.reports import compute_report
+from ..auth import user_scope
 from ..errors import ApiError
 from ..reporting import REPORTS
 from ..reporting.files import attachment, render
 from ..reporting.model import Report
+from ..reporting.scope import KINDS, Area, area_choices
+from ..reporting.sealed import mask_id_numbers
+from ..reporting.sql import open_reader
 
 bp = Blueprint("reports", __name__)
 
@@ -66,18 +70,30 @@ def chart(report: Report) -> dict[str, Any] | None:
 
 
 def _area_args() -> dict[str, str]:
-    kind = request.args.get("kind", "county")
-    code = request.args.get("code", "").strip()
+    """The area picked (``area=kind:code``; older links say ``kind`` and ``code``), by default
+    the user's first scope entry."""
+    kind, _, code = request.args.get("area", "").partition(":")
     if not code:
-        scope = [s for s in g.console_user.scope] or ["522731"]
-        code = scope[0]
+        kind, code = request.args.get("kind", ""), request.args.get("code", "")
+    code = code.strip()
+    if not code:
+        code = (list(g.console_user.scope) or ["522731"])[0]
+        kind = ""
+    if kind not in KINDS:
         kind = {6: "county", 9: "township", 12: "village"}.get(len(code), "county")
-    if kind not in ("village", "township", "county"):
-        kind = "county"
     out = {kind: code}
     if request.args.get("on"):
         out["on"] = request.args["on"]
     return out
+
+
+def _choices() -> tuple[list[Area], list[Area]]:
+    """The counties, townships and villages the user may pick, with their names."""
+    conn = open_reader(current_app.config["STORAGE_URL"])
+    try:
+        return area_choices(conn, user_scope(g.console_user), list(g.console_user.scope))
+    finally:
+        conn.close()
 
 
 @bp.get("/reports")
@@ -87,15 +103,22 @@ def index():  # type: ignore[no-untyped-def]
     report, error = None, None
     if name in REPORTS:
         try:
-            report = compute_report(name, area, g.console_user)
+            # On screen ID numbers are masked; the downloads carry them in full.
+            report = mask_id_numbers(compute_report(name, area, g.console_user))
         except ApiError as err:
             error = err.message
     else:
         error = "没有这个报表"
+    kind, code = next(iter(area.items()))
+    counties, townships = _choices()
+    values = {a.value for a in counties} | {t.value for t in townships if t.whole} | {
+        v.value for t in townships for v in t.villages}
+    if f"{kind}:{code}" not in values:  # an old link or a code not known yet: keep it shown
+        counties.insert(0, Area(kind, code, code))
     return render_template("console/reports.html", titles=TITLES, name=name, area=area,
-                           kind=next(iter(area)), code=next(iter(area.values())),
-                           report=report, error=error, chart=chart(report) if report else None,
-                           page_rows=PAGE_ROWS)
+                           kind=kind, code=code, picked=f"{kind}:{code}", counties=counties,
+                           townships=townships, report=report, error=error,
+                           chart=chart(report) if report else None, page_rows=PAGE_ROWS)
 
 
 @bp.get("/reports/<name>/download")

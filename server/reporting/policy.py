@@ -150,13 +150,13 @@ def _day(value: Any, where: str) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise PolicyError(f"{where} 应为日期（如 2025-12-31），而不是 {value!r}")
+    raise PolicyError(f"{where} 应为日期（如 2025-12-31），而不是“{value}”")
 
 
 def _unknown(found: Mapping[str, Any], allowed: set[str], where: str) -> None:
     extra = sorted(set(found) - allowed)
     if extra:
-        raise PolicyError(f"{where} 有未知的参数 {extra[0]!r}（可用：{'、'.join(sorted(allowed))}）")
+        raise PolicyError(f"{where} 有未知的参数“{extra[0]}”（可用：{'、'.join(sorted(allowed))}）")
 
 
 def _build(data: Mapping[str, Any], sources: tuple[str, ...]) -> Policy:

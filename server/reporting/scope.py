@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 KINDS = {"village": (12, "村"), "township": (9, "乡镇"), "county": (6, "县")}
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: \d also matches full-width digits
@@ -46,7 +47,7 @@ def parse_scope(village: str | None = None, township: str | None = None,
     kind, code = given[0]
     length, label = KINDS[kind]
     if not _DIGITS.fullmatch(code) or len(code) != length:
-        raise ScopeError(f"{label}代码应为{length}位数字，而不是 {code!r}")
+        raise ScopeError(f"{label}代码应为{length}位数字，而不是“{code}”")
     return Scope(kind, code)
 
 
@@ -69,3 +70,60 @@ def village_names(conn: sqlite3.Connection, scope: Scope) -> dict[str, str]:
     return {code: f"{township or ''}{name or ''}" or code for code, township, name in conn.execute(
         "SELECT village_code, township, name FROM villages WHERE _deleted = 0"
         " AND village_code BETWEEN ? AND ?", (scope.low, scope.high))}
+
+
+@dataclass
+class Area:
+    """An area one can pick for a report, with its name; a township lists its villages."""
+
+    kind: str
+    code: str
+    name: str
+    #: Whether the user may read the whole area (a township is listed for its villages even
+    #: when the user may read only some of them).
+    whole: bool = True
+    villages: list["Area"] = field(default_factory=list)
+
+    @property
+    def value(self) -> str:
+        """How the area travels in a form: ``kind:code``."""
+        return f"{self.kind}:{self.code}"
+
+
+def _code_of(text: str, length: int) -> bool:
+    return bool(_DIGITS.fullmatch(text)) and len(text) == length
+
+
+def area_choices(conn: sqlite3.Connection, allowed: Callable[[str], bool],
+                 scope_codes: list[str]) -> tuple[list[Area], list[Area]]:
+    """What a user may pick: the counties they may read whole, and the townships (each with
+    the villages in it they may read), with names from the village rows, sorted by code.
+    ``allowed`` tells whether a village code is in the user's scope; ``scope_codes`` (the
+    user's scope entries) adds areas that have no village row yet, named by their code."""
+    names: dict[str, str] = {}
+    villages: dict[str, str] = {}
+    for code, county, township, name in conn.execute(
+            "SELECT village_code, county, township, name FROM villages WHERE _deleted = 0"
+            " ORDER BY village_code"):
+        if not _code_of(code or "", 12):
+            continue
+        names.setdefault(code[:6], county or "")
+        names.setdefault(code[:9], township or "")
+        if allowed(code):
+            villages[code] = name or code
+    for code in scope_codes:
+        if _code_of(code, 12) and allowed(code):
+            villages.setdefault(code, code)
+
+    def whole(code: str) -> bool:
+        return allowed(code.ljust(12, "0")) and allowed(code.ljust(12, "9"))
+
+    county_codes = {c[:6] for c in villages} | {c for c in scope_codes if _code_of(c, 6)}
+    township_codes = {c[:9] for c in villages} | {c for c in scope_codes if _code_of(c, 9)}
+    townships = {code: Area("township", code, names.get(code) or code, whole(code))
+                 for code in sorted(township_codes)}
+    for code in sorted(villages):
+        townships[code[:9]].villages.append(Area("village", code, villages[code]))
+    counties = [Area("county", code, names.get(code) or code)
+                for code in sorted(county_codes) if whole(code)]
+    return counties, [t for t in townships.values() if t.whole or t.villages]

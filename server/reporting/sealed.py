@@ -36,3 +36,21 @@ def open_id_numbers(report: Report, cipher: FieldCipher | None) -> Report:
             if "id_number" in row:
                 row["id_number"] = open_one(row.get("person_id", ""), row["id_number"])
     return report
+
+
+def mask_id_number(number: Any) -> Any:
+    """An ID number as shown on screen: the region (6 digits) and the last four only, like
+    the field app and the conflict pages (``522731********1234``)."""
+    if not isinstance(number, str) or len(number) < 11:
+        return number
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_id_numbers(report: Report) -> Report:
+    """Mask every ``id_number`` of the report's rows (for the screen, or a reader not allowed
+    full ID numbers; see docs/reports.md, *Who sees full ID numbers*)."""
+    for table in report.tables:
+        for row in table.rows:
+            if "id_number" in row:
+                row["id_number"] = mask_id_number(row["id_number"])
+    return report

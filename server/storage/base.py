@@ -102,8 +102,8 @@ class UserRecord:
 
 @dataclass
 class LoginFailures:
-    """Wrong passwords given in a row for one user name at the console (see
-    :mod:`server.console.lockout`). Times are ISO 8601 in UTC."""
+    """Wrong passwords given in a row for one user name, at the console or the API (see
+    :mod:`server.lockout`). Times are ISO 8601 in UTC."""
 
     name: str
     count: int
@@ -344,6 +344,26 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def count_rows(self, record_type: str, villages: list[str] | None = None) -> int:
         """Live (not deleted) rows of a type, optionally in some villages."""
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_api_token(self, row: dict[str, Any]) -> None:
+        """Store a new API token (its secret only as a hash; see :mod:`server.tokens`). Keys:
+        ``id``, ``user_name``, ``label``, ``secret_hash``, ``created_at``, ``created_by``,
+        ``expires_at``, ``revoked_at``, ``last_used_at``."""
+
+    @abc.abstractmethod
+    def get_api_token(self, token_id: str) -> dict[str, Any] | None:
+        """One API token by id (``None`` when there is none)."""
+
+    @abc.abstractmethod
+    def list_api_tokens(self) -> list[dict[str, Any]]:
+        """Every API token, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    def update_api_token(self, token_id: str, **changes: Any) -> None:
+        """Change an API token's ``revoked_at`` or ``last_used_at``."""
 
     # -- console logins --------------------------------------------------------------------
 

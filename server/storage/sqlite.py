@@ -633,6 +633,35 @@ class SQLiteStorage(Storage):
 
     # -- console logins --------------------------------------------------------------------
 
+    # -- API tokens: kept in server_meta under ``api_token:<id>`` (no table of their own) ----
+
+    _TOKEN_KEYS = ("id", "user_name", "label", "secret_hash", "created_at", "created_by",
+                   "expires_at", "revoked_at", "last_used_at")
+    _TOKEN_PREFIX = "api_token:"
+
+    def add_api_token(self, row: dict[str, Any]) -> None:
+        token = {k: row.get(k) for k in self._TOKEN_KEYS}
+        self.conn.execute("INSERT INTO server_meta (key, value) VALUES (?, ?)",
+                          (self._TOKEN_PREFIX + token["id"], _dumps(token)))
+
+    def get_api_token(self, token_id: str) -> dict[str, Any] | None:
+        value = self.get_setting(self._TOKEN_PREFIX + token_id)
+        return json.loads(value) if value is not None else None
+
+    def list_api_tokens(self) -> list[dict[str, Any]]:
+        tokens = [json.loads(value) for (value,) in self.conn.execute(
+            "SELECT value FROM server_meta WHERE key >= ? AND key < ?",
+            (self._TOKEN_PREFIX, self._TOKEN_PREFIX[:-1] + ";"))]
+        return sorted(tokens, key=lambda t: (t["created_at"], t["id"]))
+
+    def update_api_token(self, token_id: str, **changes: Any) -> None:
+        unknown = set(changes) - {"revoked_at", "last_used_at"}
+        if unknown:
+            raise ValueError(f"unknown token fields {sorted(unknown)}")
+        token = self.get_api_token(token_id)
+        if token is not None:
+            self.set_setting(self._TOKEN_PREFIX + token_id, _dumps({**token, **changes}))
+
     def get_login_failures(self, name: str) -> LoginFailures | None:
         raw = self.conn.execute(
             "SELECT name, count, last_failed_at, locked_until FROM login_failures"
