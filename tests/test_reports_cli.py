@@ -69,6 +69,15 @@ def test_bad_arguments_are_refused(runner, args, message):
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.parametrize("args", [["--county", "999999"], ["--township", "522731999"],
+                                  ["--village", "522731100999"]])
+def test_an_unknown_area_is_an_error_not_an_empty_report(runner, args):
+    result = runner.invoke(args=["report", "household-coverage", *args])
+    assert result.exit_code != 0
+    assert "没有区划代码为" in result.output and args[1] in result.output
+    assert "统计" not in result.output  # no report printed
+
+
 def test_policy_show_prints_the_parameters_in_force(county, tmp_path):
     local = tmp_path / "local.toml"
     local.write_text("[rules.transport]\nperiods = [{ amount = 400 }]\n", encoding="utf-8")
