@@ -51,3 +51,22 @@ def test_every_device_command_is_documented():
     docs = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
     missing = sorted(n for n in _commands(client_kit.cli.main) if f"cunsync {n}" not in docs)
     assert missing == []
+
+
+def test_every_record_type_and_its_fields_are_in_the_data_model():
+    from client_kit.domain import RECORD_TYPES
+
+    model = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
+    sections = re.split(r"^### ", model, flags=re.M)
+    missing = []
+    for name, rt in RECORD_TYPES.items():
+        if f"| `{name}` | `{rt.table}` | {rt.label} |" not in model:
+            missing.append(name)
+            continue
+        section = next((s for s in sections if s.startswith(f"`{name}` — {rt.label}")), "")
+        missing += [f"{name}.{f}" for f in rt.schema.fields
+                    if f not in ("id", "village_code") and f"| `{f}` |" not in section]
+    assert missing == []
+    overview = (ROOT / "docs" / "overview.md").read_text(encoding="utf-8")
+    count = ["Ten", "Eleven", "Twelve", "Thirteen"][len(RECORD_TYPES) - 10]
+    assert f"{count} record types" in overview
