@@ -112,6 +112,8 @@ def _write(sheet: Worksheet, lines: list[Line], width: int, *, kinds: list[str] 
             cell = xlsx_cell(sheet, r, 1, text)
             cell.style = {"title": "ledger_title", "section": "ledger_section"}.get(
                 line.kind, "plain_text")
+            if line.kind == "title":
+                sheet.row_dimensions[r].height = 26  # room for the larger font
             if width > 1 and line.kind != "section":
                 sheet.merge_cells(start_row=r, start_column=1, end_row=r, end_column=width)
             if line.kind in ("meta", "note"):
