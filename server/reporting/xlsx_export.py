@@ -173,7 +173,8 @@ def _print_setup(sheet: Worksheet, header_row: int) -> None:
     sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     sheet.print_options.horizontalCentered = True
     sheet.page_margins.left = sheet.page_margins.right = 0.4
-    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.75  # inches; the page number
+    sheet.page_margins.header = sheet.page_margins.footer = 0.3  # sits in the bottom margin
     sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
     if header_row:
         sheet.print_title_rows = f"{header_row}:{header_row}"
