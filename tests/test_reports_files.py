@@ -163,7 +163,7 @@ def test_every_sheet_prints_landscape_fitted_to_width_with_its_header_repeated(p
         assert sheet.page_setup.orientation == "landscape", sheet.title
         assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
         assert sheet.sheet_properties.pageSetUpPr.fitToPage
-        assert sheet.page_setup.paperSize == sheet.PAPERSIZE_A4
+        assert str(sheet.page_setup.paperSize) == sheet.PAPERSIZE_A4
         assert "&P" in sheet.oddFooter.center.text  # numbered pages
         margins = sheet.page_margins
         assert margins.bottom - margins.footer >= 0.4  # room for the page number
