@@ -262,3 +262,19 @@ def test_a_user_is_unlocked_and_given_a_new_password(app, runner):
     assert runner.invoke(args=["user", "unlock", "nobody"]).exit_code != 0
     short = runner.invoke(args=["user", "passwd", "jiandu", "--password", "short"])
     assert short.exit_code != 0 and "密码至少" in short.output
+
+
+def test_the_data_key_is_made_on_first_use_and_a_bad_one_still_fails_at_start(tmp_path):
+    from server.data_key import DataKeyError
+
+    with pytest.raises(DataKeyError):
+        create_app({"DATA_KEY": "c2hvcnQ"}, instance_path=str(tmp_path / "bad"))
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    first = create_app({"STORAGE_URL": url}, instance_path=str(tmp_path / "inst"))
+    assert not (tmp_path / "inst").exists()
+    sealed = first.extensions["cunsync_sealer"].seal("522731199001011234", "persons.id_number")
+    key = (tmp_path / "inst" / "data.key").read_text()
+    again = create_app({"STORAGE_URL": url}, instance_path=str(tmp_path / "inst"))
+    assert again.extensions["cunsync_sealer"].open(sealed, "persons.id_number") == \
+        "522731199001011234"
+    assert (tmp_path / "inst" / "data.key").read_text() == key
