@@ -21,10 +21,22 @@ def tune_collector(threshold: int) -> None:
         gc.set_threshold(threshold, *older)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the server. Configuration: defaults, ``instance/config.py``, ``CUNSYNC_*`` env,
-    then ``test_config`` (when given, the instance file and environment are skipped)."""
-    app = Flask(__name__, instance_relative_config=True)
+def instance_folder(instance_path: str | None = None) -> str:
+    """The instance folder (configuration, the data key, the default database): the one
+    given, else ``CUNSYNC_INSTANCE_PATH``, else ``instance/`` in the working directory (never
+    inside the installed package)."""
+    chosen = instance_path or os.environ.get("CUNSYNC_INSTANCE_PATH") or "instance"
+    return os.path.abspath(chosen)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None,
+               instance_path: str | None = None) -> Flask:
+    """Build the server. Configuration: defaults, ``config.py`` in the instance folder
+    (:func:`instance_folder`), ``CUNSYNC_*`` env, then ``test_config`` (when given, the
+    instance file and environment are skipped). Building it writes nothing: the instance folder
+    is made when something is first stored in it."""
+    app = Flask(__name__, instance_path=instance_folder(instance_path),
+                instance_relative_config=True)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(CONSOLE_DEFAULTS)
@@ -33,7 +45,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_prefixed_env("CUNSYNC")
     else:
         app.config.from_mapping(test_config)
-    os.makedirs(app.instance_path, exist_ok=True)
     app.config["STORAGE_URL"] = storage_path(app.config["STORAGE_URL"], app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.urandom(32).hex()

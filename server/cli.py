@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Iterator
+from importlib.metadata import PackageNotFoundError, version as package_version
+from typing import Any, Iterator
 
 import click
 from flask import Flask, current_app
@@ -25,6 +27,15 @@ from .sync_service import utc_now
 
 _VILLAGE = re.compile(r"^\d{12}$")
 _SCOPE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
+
+
+def _json_option(command: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="print a JSON list (for scripts) instead of lines")(command)
+
+
+def _echo_json(rows: list[dict[str, Any]]) -> None:
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
 @contextlib.contextmanager
@@ -84,6 +95,27 @@ def user_add(name: str, role: str, scope: tuple[str, ...], display_name: str | N
         accounts.create_user(storage, name, role, list(scope), password,
                              display_name=display_name)
     click.echo(f"user {name} ({role}) created")
+
+
+@user_group.command("list")
+@_json_option
+@with_appcontext
+def user_list(as_json: bool) -> None:
+    """List users with their role, scope and state (never their password).
+
+    Example: cunsync-server user list --json
+    """
+    with _storage() as storage:
+        users = storage.list_users()
+    rows = [{"name": u.name, "role": u.role, "scope": u.scope, "display_name": u.display_name,
+             "created_at": u.created_at, "disabled_at": u.disabled_at} for u in users]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = "disabled" if row["disabled_at"] else "active"
+        click.echo(f"{row['name']}\t{row['role']}\t{','.join(row['scope']) or '-'}"
+                   f"\t{row['display_name'] or '-'}\t{state}")
 
 
 @user_group.command("unlock")
@@ -146,17 +178,26 @@ def code_issue(user_name: str, villages: tuple[str, ...], hours: int) -> None:
 
 
 @code_group.command("list")
+@_json_option
 @with_appcontext
-def code_list() -> None:
+def code_list(as_json: bool) -> None:
     """List enrolment codes (their first four characters only) and their state.
 
-    Example: cunsync-server enrol-code list
+    Example: cunsync-server enrol-code list --json
     """
     with _storage() as storage:
-        for c in storage.list_enrolment_codes():
-            state = ("used by " + c["device_id"] if c["used_at"] else
-                     "withdrawn" if c["withdrawn_at"] else "open until " + c["expires_at"])
-            click.echo(f"{c['hint']}-…\t{c['user_name']}\t{','.join(c['villages'])}\t{state}")
+        codes = storage.list_enrolment_codes()
+    if as_json:
+        _echo_json([{"hint": c["hint"], "user": c["user_name"], "villages": c["villages"],
+                     "state": ("used" if c["used_at"] else "withdrawn" if c["withdrawn_at"]
+                               else "open"),
+                     **{k: c[k] for k in ("created_at", "created_by", "expires_at", "used_at",
+                                          "device_id", "withdrawn_at")}} for c in codes])
+        return
+    for c in codes:
+        state = ("used by " + c["device_id"] if c["used_at"] else
+                 "withdrawn" if c["withdrawn_at"] else "open until " + c["expires_at"])
+        click.echo(f"{c['hint']}-…\t{c['user_name']}\t{','.join(c['villages'])}\t{state}")
 
 
 @code_group.command("withdraw")
@@ -178,18 +219,29 @@ def device_group() -> None:
 
 
 @device_group.command("list")
+@_json_option
 @with_appcontext
-def device_list() -> None:
+def device_list(as_json: bool) -> None:
     """List devices with their last contact and progress.
 
-    Example: cunsync-server device list
+    Example: cunsync-server device list --json
     """
     with _storage() as storage:
-        for d in storage.list_devices():
-            state = ("wiped" if d.wiped_at else "wipe ordered" if d.wipe_requested_at
-                     else "revoked" if d.revoked_at else "active")
-            click.echo(f"{d.id}\t{d.user_name}\t{','.join(d.villages)}\t{state}"
-                       f"\tlast_seen={d.last_seen_at or '-'}\tacked={d.acknowledged}")
+        devices = storage.list_devices()
+    states = {d.id: ("wiped" if d.wiped_at else "wipe ordered" if d.wipe_requested_at
+                     else "revoked" if d.revoked_at else "active") for d in devices}
+    if as_json:
+        _echo_json([{"id": d.id, "user": d.user_name, "villages": d.villages,
+                     "state": states[d.id], "created_at": d.created_at,
+                     "last_seen_at": d.last_seen_at, "acknowledged": d.acknowledged,
+                     "pending": d.pending, "app_version": d.app_version,
+                     "clock_skew_ms": d.clock_skew_ms, "revoked_at": d.revoked_at,
+                     "wipe_requested_at": d.wipe_requested_at, "wiped_at": d.wiped_at}
+                    for d in devices])
+        return
+    for d in devices:
+        click.echo(f"{d.id}\t{d.user_name}\t{','.join(d.villages)}\t{states[d.id]}"
+                   f"\tlast_seen={d.last_seen_at or '-'}\tacked={d.acknowledged}")
 
 
 @device_group.command("revoke")
@@ -228,16 +280,22 @@ def _keyring(storage: Storage) -> Keyring:
 
 
 @keys_group.command("list")
+@_json_option
 @with_appcontext
-def keys_list() -> None:
+def keys_list(as_json: bool) -> None:
     """List the server keys and their status (active, retiring, retired).
 
-    Example: cunsync-server keys list
+    Example: cunsync-server keys list --json
     """
     with _storage() as storage:
         _keyring(storage).keys()
-        for row in storage.server_keys():
-            click.echo(f"{row['key_id']}\t{row['status']}\tcreated={row['created_at']}")
+        keys = storage.server_keys()
+    if as_json:  # public parts only: the private keys stay sealed in the database
+        _echo_json([{k: row[k] for k in ("key_id", "status", "created_at", "retired_at",
+                                         "sign_public", "box_public")} for row in keys])
+        return
+    for row in keys:
+        click.echo(f"{row['key_id']}\t{row['status']}\tcreated={row['created_at']}")
 
 
 @keys_group.command("rotate")
@@ -343,7 +401,13 @@ def demo_command(households: int, seed: int, password: str) -> None:
             click.echo(line)
 
 
+#: ``-h`` is ``--help`` for every command (click caches a command's help option, so the app's
+#: own group, which tests and ``flask --app server`` go through, says so too).
+HELP_OPTIONS = ["-h", "--help"]
+
+
 def init_app(app: Flask) -> None:
+    app.cli.context_settings["help_option_names"] = HELP_OPTIONS
     for command in (db_group, user_group, code_group, device_group, keys_group, bundle_group,
                     audit_group, demo_command):
         app.cli.add_command(command)
@@ -359,8 +423,42 @@ def _create_app() -> Flask:
     return create_app()
 
 
-main = FlaskGroup(create_app=_create_app, help="cunsync county server.\n\n"
-                  "Example: cunsync-server demo && cunsync-server run")
+def cunsync_version() -> str:
+    try:
+        return package_version("cunsync")
+    except PackageNotFoundError:  # pragma: no cover  (running from a checkout, not installed)
+        return "unknown"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"cunsync-server {cunsync_version()}")
+        ctx.exit()
+
+
+class ServerGroup(FlaskGroup):
+    """Flask's command group as cunsync's own: the app is always cunsync's server, so Flask's
+    options (``--app``, ``--env-file``, ``--debug``) are left out, ``--version`` is cunsync's
+    version and ``-h`` is ``--help``."""
+
+    _FLASK_OPTIONS = ("app", "env_file", "debug")
+
+    def __init__(self, **extra: Any) -> None:
+        super().__init__(create_app=_create_app, add_version_option=False, load_dotenv=False,
+                         set_debug_flag=False,
+                         context_settings={"help_option_names": HELP_OPTIONS}, **extra)
+        self.params = [p for p in self.params if p.name not in self._FLASK_OPTIONS]
+        self.params.append(click.Option(
+            ["--version"], is_flag=True, expose_value=False, is_eager=True,
+            callback=_print_version, help="Show cunsync's version and exit."))
+        # Flask's `run -h` is the host: only --help asks for its help.
+        run = copy.copy(self.commands["run"])
+        run.context_settings = {**run.context_settings, "help_option_names": ["--help"]}
+        self.add_command(run)
+
+
+main = ServerGroup(help="cunsync county server.\n\n"
+                   "Example: cunsync-server demo && cunsync-server run")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,11 +6,12 @@ and closing it again (which checkpoints the WAL) cost more than a small push its
 
 from __future__ import annotations
 
+import os
 import threading
 
 from flask import Flask, current_app, g
 
-from .data_key import FieldCipher, load_data_key
+from .data_key import FieldCipher, InstanceKeyCipher
 from .gate import Gate
 from .keyring import Keyring
 from .storage import Storage, open_storage
@@ -57,6 +58,9 @@ class StoragePool:
 
 def app_storage(app: Flask) -> Storage:
     """A new connection to the app's storage, sealing sensitive fields with its data key."""
+    url = app.config["STORAGE_URL"]
+    if url.startswith("sqlite:///" + app.instance_path + os.sep):
+        os.makedirs(app.instance_path, exist_ok=True)  # the default database's folder
     return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"])
 
 
@@ -96,7 +100,7 @@ def release_storage(_exc: BaseException | None = None) -> None:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["cunsync_sealer"] = FieldCipher(
-        load_data_key(app.config.get("DATA_KEY"), app.instance_path))
+    app.extensions["cunsync_sealer"] = InstanceKeyCipher(app.config.get("DATA_KEY"),
+                                                         app.instance_path)
     app.extensions["cunsync_pool"] = StoragePool(app)
     app.teardown_appcontext(release_storage)

@@ -27,6 +27,7 @@ from client_kit.engine.changes import Change
 from client_kit.engine.hlc import pack
 from client_kit.field_cipher import FieldCipher
 
+from .reporting.cells import csv_text
 from .reporting.sealed import id_number_opener
 from .storage import AuditEntry, DeviceRecord, Storage
 from .sync_service import SyncService, utc_now
@@ -68,7 +69,8 @@ def read_sheet(path: Path) -> list[tuple[int, dict[str, Any]]]:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = data.decode("gb18030")
-        raw = [list(r) for r in csv.reader(io.StringIO(text))]
+        # Cells as the server's own exports write them (server/reporting/cells.py) read back.
+        raw = [[csv_text(c) for c in r] for r in csv.reader(io.StringIO(text))]
     else:
         raise GrantImportError([f"不支持的文件类型 {path.suffix}（应为 .csv 或 .xlsx）"])
     for index, cells in enumerate(raw):

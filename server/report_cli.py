@@ -18,6 +18,7 @@ from .reporting import (REPORTS, Policy, PolicyError, ReportInputError, ScopeErr
 from .reporting.files import FORMATS, render
 from .reporting.params import EXTRA
 from .reporting.policy import configured_policy
+from .reporting.scope import KINDS, is_known
 from .reporting.sql import open_reader
 
 _OPTIONAL = {p.name: p for params in EXTRA.values() for p in params}
@@ -70,6 +71,10 @@ def report_command(name: str, village: str | None, township: str | None, county:
         raise click.UsageError(str(err)) from None
     conn = open_reader(current_app.config["STORAGE_URL"])
     try:
+        if not is_known(conn, scope):
+            _, label = KINDS[scope.kind]
+            raise click.ClickException(
+                f"服务器上没有区划代码为 {scope.code} 的{label}（没有该范围内的村），请检查代码")
         report = run_report(conn, name, scope, _policy(), on, params,
                             current_app.extensions["cunsync_sealer"])
     finally:

@@ -9,6 +9,7 @@ from openpyxl import Workbook, load_workbook
 
 from reports_county import COUNTY, DATA_KEY, V1, County
 from server import create_app
+from server.reporting.cells import csv_bytes
 
 
 @pytest.fixture
@@ -68,6 +69,15 @@ def test_bad_arguments_are_refused(runner, args, message):
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.parametrize("args", [["--county", "999999"], ["--township", "522731999"],
+                                  ["--village", "522731100999"]])
+def test_an_unknown_area_is_an_error_not_an_empty_report(runner, args):
+    result = runner.invoke(args=["report", "household-coverage", *args])
+    assert result.exit_code != 0
+    assert "没有区划代码为" in result.output and args[1] in result.output
+    assert "统计" not in result.output  # no report printed
+
+
 def test_policy_show_prints_the_parameters_in_force(county, tmp_path):
     local = tmp_path / "local.toml"
     local.write_text("[rules.transport]\nperiods = [{ amount = 400 }]\n", encoding="utf-8")
@@ -100,6 +110,22 @@ def test_granted_subsidies_are_imported_from_csv_and_excluded_after(county, runn
         ["transport"]  # in the log, so the team's devices receive it
     again = runner.invoke(args=["grant", "import", str(sheet)])
     assert "imported 0; already recorded 1" in again.output
+
+
+def test_a_ledger_written_from_an_exported_csv_imports_its_id_numbers(county, runner,
+                                                                       tmp_path):
+    # Exported CSVs write ID numbers ="…" (so Excel keeps the digits) and neutralise formulas;
+    # a county that fills in its payment ledger from one imports it as it is.
+    sheet = tmp_path / "发放名册.csv"
+    sheet.write_bytes(csv_bytes([["身份证号", "姓名", "补贴类型", "发放金额", "发放日期", "备注"],
+                                 [id_number(county, "甲"), "甲", "一次性交通补助", 500,
+                                  "2025-07-01", "-第一批"]]))
+    assert '="' in sheet.read_text(encoding="utf-8-sig")
+    result = runner.invoke(args=["grant", "import", str(sheet)])
+    assert result.exit_code == 0 and "imported 1" in result.output, result.output
+    report = json.loads(runner.invoke(args=["report", "subsidies", "--village", V1, "--on",
+                                            "2025-12-31", "--kind", "transport"]).output)
+    assert report["tables"][-1]["rows"][0]["grant_note"] == "-第一批"
 
 
 def test_an_xlsx_import_with_any_bad_row_writes_nothing(county, runner, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -119,7 +121,7 @@ COMMANDS = [[], ["db"], ["db", "upgrade"], ["user"], ["user", "add"], ["enrol-co
             ["device"], ["device", "list"], ["device", "revoke"], ["device", "wipe"],
             ["keys"], ["keys", "list"], ["keys", "rotate"], ["keys", "retire"], ["bundle"],
             ["bundle", "import"], ["audit"], ["audit", "verify"], ["user", "unlock"],
-            ["user", "passwd"], ["demo"], ["run"]]
+            ["user", "passwd"], ["user", "list"], ["demo"], ["run"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")
@@ -127,6 +129,100 @@ def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != ["run"]],
+                         ids=lambda c: " ".join(c) or "main")
+def test_dash_h_is_help(command):
+    result = CliRunner().invoke(main, [*command, "-h"])
+    assert result.exit_code == 0 and "Usage" in result.output, result.output
+
+
+@pytest.fixture
+def fresh_directory(tmp_path, monkeypatch):
+    """An empty working directory and no CUNSYNC_* settings in the environment."""
+    for name in list(os.environ):
+        if name.startswith(("CUNSYNC_", "FLASK_")):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_help_shows_cunsyncs_options_not_flasks(fresh_directory):
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for flask_option in ("--env-file", "--app", "python-dotenv", "--debug"):
+        assert flask_option not in result.output
+    assert "-h, --help" in result.output and "--version" in result.output
+
+
+def test_version_is_cunsyncs(fresh_directory):
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"cunsync-server {version('cunsync')}\n"
+
+
+def test_help_writes_nothing_and_the_instance_folder_is_in_the_working_directory(
+        fresh_directory):
+    import server
+
+    package = Path(server.__file__).parent
+    before = sorted(p.name for p in package.iterdir())
+    for args in (["--help"], ["-h"], ["db", "--help"], ["report", "--help"]):
+        assert CliRunner().invoke(main, args).exit_code == 0
+    assert list(fresh_directory.iterdir()) == []
+    assert sorted(p.name for p in package.iterdir()) == before
+    assert create_app().instance_path == str(fresh_directory / "instance")
+    # The first command that stores something makes the folder, here.
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (fresh_directory / "instance" / "cunsync.sqlite").exists()
+    assert CliRunner().invoke(main, ["keys", "list"]).exit_code == 0  # needs the data key
+    assert (fresh_directory / "instance" / "data.key").exists()
+    assert not (package / "instance").exists()
+
+
+def test_the_instance_folder_can_be_named(fresh_directory, monkeypatch, tmp_path):
+    monkeypatch.setenv("CUNSYNC_INSTANCE_PATH", str(tmp_path / "srv"))
+    assert create_app().instance_path == str(tmp_path / "srv")
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert (tmp_path / "srv" / "cunsync.sqlite").exists()
+    assert list(fresh_directory.iterdir()) == []
+
+
+def test_list_commands_print_json(app, runner):
+    from server.accounts import add_device_record
+
+    runner.invoke(args=["db", "upgrade"])
+    runner.invoke(args=["user", "add", "wangfang", "--role", "worker", "--scope",
+                        "522731100201", "--display-name", "王芳", "--password", "long-enough"])
+    issued = json.loads(runner.invoke(args=["enrol-code", "issue", "--user", "wangfang",
+                                            "--village", "522731100201"]).output)
+    storage = storage_of(app)
+    add_device_record(storage, "wangfang", ["522731100201"], "dev-1")
+    storage.close()
+
+    def listed(*args):
+        result = runner.invoke(args=[*args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    (user,) = listed("user", "list")
+    assert user["name"] == "wangfang" and user["display_name"] == "王芳"
+    assert user["scope"] == ["522731100201"] and "password_hash" not in user
+    (code,) = listed("enrol-code", "list")
+    assert code["hint"] == issued["code"][:4] and code["state"] == "open"
+    assert issued["code"] not in json.dumps(code)
+    (device,) = listed("device", "list")
+    assert (device["id"], device["user"], device["state"]) == ("dev-1", "wangfang", "active")
+    keys = listed("keys", "list")
+    assert [k["status"] for k in keys] == ["active"]
+    assert "private_sealed" not in keys[0]
+    assert "wangfang\tworker" in runner.invoke(args=["user", "list"]).output
 
 
 def test_a_bundle_that_is_not_an_envelope_is_refused_clearly(runner, tmp_path):
@@ -166,3 +262,19 @@ def test_a_user_is_unlocked_and_given_a_new_password(app, runner):
     assert runner.invoke(args=["user", "unlock", "nobody"]).exit_code != 0
     short = runner.invoke(args=["user", "passwd", "jiandu", "--password", "short"])
     assert short.exit_code != 0 and "密码至少" in short.output
+
+
+def test_the_data_key_is_made_on_first_use_and_a_bad_one_still_fails_at_start(tmp_path):
+    from server.data_key import DataKeyError
+
+    with pytest.raises(DataKeyError):
+        create_app({"DATA_KEY": "c2hvcnQ"}, instance_path=str(tmp_path / "bad"))
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    first = create_app({"STORAGE_URL": url}, instance_path=str(tmp_path / "inst"))
+    assert not (tmp_path / "inst").exists()
+    sealed = first.extensions["cunsync_sealer"].seal("522731199001011234", "persons.id_number")
+    key = (tmp_path / "inst" / "data.key").read_text()
+    again = create_app({"STORAGE_URL": url}, instance_path=str(tmp_path / "inst"))
+    assert again.extensions["cunsync_sealer"].open(sealed, "persons.id_number") == \
+        "522731199001011234"
+    assert (tmp_path / "inst" / "data.key").read_text() == key

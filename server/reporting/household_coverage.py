@@ -110,7 +110,7 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
             Figure("households", "有劳动力的脱贫户和搬迁户（户）", total["households"]),
             Figure("covered", "已实现“一户一人”就业（户）", total["covered"]),
             Figure("zero", "零就业家庭（户）", total["zero"]),
-            Figure("rate", "覆盖率（%）", total["rate"]),
+            Figure("rate", "覆盖率（%）", total["rate"], "percent"),
         ],
         tables=[
             Table("by_village", "分村统计", BY_VILLAGE_COLUMNS, by_village, total, "分村统计"),

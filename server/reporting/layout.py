@@ -19,7 +19,8 @@ SCOPE_LABELS = {"village": "村", "township": "乡镇", "county": "县"}
 
 @dataclass(frozen=True)
 class Line:
-    #: title, meta, summary, section, header, row, total, note, blank or footer
+    #: title, meta, summary, section, header, row, empty (a table without rows), total, note,
+    #: blank or footer
     kind: str
     cells: list[Any]
     columns: list[Column] | None = None
@@ -46,18 +47,26 @@ def table_lines(table: Table) -> list[Line]:
     for number, row in enumerate(table.rows, 1):
         lines.append(Line("row", [number, *(_cell(row.get(c.key)) for c in table.columns)],
                           columns))
+    if not table.rows:
+        lines.append(Line("empty", ["", "（无）"], columns))
     if table.total is not None:
         lines.append(Line("total", ["", *(_cell(table.total.get(c.key))
                                           for c in table.columns)], columns))
-    if not table.rows:
-        lines.append(Line("note", ["（无）"]))
     return lines
 
 
-def footer(report: Report, today: dt.date | None = None) -> list[Line]:
-    lines = [Line("note", [f"说明：{note}"]) for note in report.notes]
+def notes(report: Report) -> list[Line]:
+    return [Line("note", [f"说明：{note}"]) for note in report.notes]
+
+
+def signature(today: dt.date | None = None) -> Line:
     filled = (today or dt.date.today()).isoformat()
-    return [*lines, Line("footer", ["填表人：", "", "审核人：", "", f"填报日期：{filled}"])]
+    return Line("footer", ["填表人：", "", "审核人：", "", f"填报日期：{filled}"])
+
+
+def footer(report: Report, today: dt.date | None = None) -> list[Line]:
+    """The notes, then the signature line."""
+    return [*notes(report), signature(today)]
 
 
 def _cell(value: Any) -> Any:

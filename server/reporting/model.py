@@ -50,6 +50,8 @@ class Figure:
     key: str
     label: str
     value: Any
+    #: How the XLSX summary formats it: ``int``, ``money`` or ``percent`` (as :class:`Column`).
+    kind: str = "int"
 
 
 @dataclass

@@ -145,7 +145,8 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
         ],
         tables=[
             Table("roster", f"在岗人员花名册（{on}）", ROSTER_COLUMNS, roster,
-                  {"village": "合计", "name": f"{len(roster)}人"}, sheet="花名册"),
+                  {**numbered_total(roster, ROSTER_COLUMNS, "village"),
+                   "village": f"合计（{len(roster)}人）"}, sheet="花名册"),
             Table("one_person_one_post", "一人多岗（违反“一人一岗一补贴”）", DOUBLE_COLUMNS, doubles,
                   sheet="问题清单"),
             Table("long_contracts", "聘用协议期限超过一年", LONG_COLUMNS, long_contracts,
@@ -153,8 +154,19 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
             Table("uninsured", "未购买意外伤害保险的在岗人员", ROSTER_COLUMNS, uninsured,
                   sheet="问题清单"),
             Table("attendance", f"{first.year}年{first.month}月在岗天数统计表", sheet_columns,
-                  sheet, numbered_total(sheet, sheet_columns, "village"), sheet="月度考勤"),
+                  sheet, _month_total(sheet, sheet_columns), sheet="月度考勤"),
         ])
+
+
+def _month_total(rows: list[dict[str, Any]], columns: list[Column]) -> dict[str, Any]:
+    """The 合计 row: the days and pay summed, and under each day the holders on post (blank
+    for a day nobody recorded)."""
+    total = numbered_total(rows, columns, "village")
+    for column in columns:
+        if column.key.startswith("d") and column.key[1:].isdigit():
+            marks = [row[column.key] for row in rows if row.get(column.key)]
+            total[column.key] = marks.count(MARKS["on_post"]) if marks else None
+    return total
 
 
 def _month_sheet(conn: sqlite3.Connection, scope: Scope, names: dict[str, str],
@@ -164,7 +176,8 @@ def _month_sheet(conn: sqlite3.Connection, scope: Scope, names: dict[str, str],
                Column("id_number", "身份证号"),
                *[Column(f"d{d}", f"{int(d)}日") for d in days],
                Column("on_post", "在岗天数", "int"), Column("absent", "缺勤天数", "int"),
-               Column("leave", "请假天数", "int"), Column("monthly_pay", "月补贴标准（元）")]
+               Column("leave", "请假天数", "int"),
+               Column("monthly_pay", "月补贴标准（元）", "money")]
     rows = []
     for code, post, person_id, name, id_number, pay, on_post, absent, leave, marks in conn.execute(
             _MONTH, {"lo": scope.low, "hi": scope.high, "first": first.isoformat(),

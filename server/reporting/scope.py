@@ -51,6 +51,14 @@ def parse_scope(village: str | None = None, township: str | None = None,
     return Scope(kind, code)
 
 
+def is_known(conn: sqlite3.Connection, scope: Scope) -> bool:
+    """Whether the server knows a village inside the area (an unknown code is a typo, not an
+    area without data)."""
+    return conn.execute(
+        "SELECT 1 FROM villages WHERE _deleted = 0 AND village_code BETWEEN ? AND ? LIMIT 1",
+        (scope.low, scope.high)).fetchone() is not None
+
+
 def area_name(conn: sqlite3.Connection, scope: Scope) -> str:
     """The area's Chinese name, from the village rows in it (the code when none is known)."""
     row = conn.execute(

@@ -157,7 +157,7 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
         report.summary += [
             Figure(f"{kind}_persons", f"{rule.label}：应发人数", len(eligible)),
             Figure(f"{kind}_amount", f"{rule.label}：应发金额（元）",
-                   sum(r["amount"] for r in eligible)),
+                   sum(r["amount"] for r in eligible), "money"),
         ]
         if kind == "absorption":
             report.tables.append(_by_employer(eligible, rule))
