@@ -57,7 +57,8 @@ class StoragePool:
 
 def app_storage(app: Flask) -> Storage:
     """A new connection to the app's storage, sealing sensitive fields with its data key."""
-    return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"])
+    return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"],
+                        busy_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS"))
 
 
 def storage_pool(app: Flask) -> StoragePool:
