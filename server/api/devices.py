@@ -49,7 +49,8 @@ def enrol():  # type: ignore[no-untyped-def]
     device = enrolment.enrol(get_storage(), body["code"], body["sign_key"], body["box_key"])
     return jsonify({"device_id": device.id, "user": device.user_name,
                     "villages": device.villages,
-                    "server_keys": get_gate().keyring.public()}), 201
+                    "server_keys": get_gate().keyring.public(),
+                    "confirm_by": enrolment.confirm_by(get_storage(), device.id)}), 201
 
 
 @bp.post("/admin/enrolment-codes")
