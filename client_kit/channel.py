@@ -40,7 +40,8 @@ class Channel:
                  random: Callable[[int], bytes] = os.urandom,
                  busy_retries: int = BUSY_RETRIES,
                  busy_backoff: tuple[float, float] = BUSY_BACKOFF_S,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_busy: Callable[[float], None] | None = None) -> None:
         if store.keys is None:
             raise NoKeys("本设备尚未注册或未解锁")
         self.store = store
@@ -51,6 +52,8 @@ class Channel:
         self.busy_retries = busy_retries
         self.busy_backoff = busy_backoff
         self.sleep = sleep
+        #: Told how long the device will wait before asking a busy server again.
+        self.on_busy = on_busy
 
     def server_keys(self) -> list[dict[str, str]]:
         keys = json.loads(self.store.meta("server_keys", "[]") or "[]")
@@ -97,7 +100,10 @@ class Channel:
         assert self.transport is not None
         first, longest = self.busy_backoff
         for attempt in range(self.busy_retries):
-            self.sleep(min(max(busy.retry_after or 0.0, first * 2 ** attempt), longest))
+            wait = min(max(busy.retry_after or 0.0, first * 2 ** attempt), longest)
+            if self.on_busy is not None:
+                self.on_busy(wait)
+            self.sleep(wait)
             try:
                 return self.transport.exchange(purpose, self.seal(purpose, counter, payload))
             except ServerBusy as again:

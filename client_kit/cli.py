@@ -65,6 +65,10 @@ def _still_waiting(seconds: float) -> None:
                f"{KEPT}", err=True)
 
 
+def _busy_notice(seconds: float) -> None:
+    click.echo(f"服务器繁忙，{seconds:.0f} 秒后自动重试……按 Ctrl-C 可以中止，{KEPT}", err=True)
+
+
 @contextlib.contextmanager
 def _interruptible(transport: HttpTransport) -> Iterator[None]:
     """Ctrl-C breaks the request in flight at once and ends the command, keeping everything:
@@ -180,7 +184,8 @@ def sync(db: str, quiet: bool, timeout: float, passphrase: str) -> None:
             raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
         transport = HttpTransport(server, timeout=timeout, waiting=_still_waiting,
                                   notice_every=min(NOTICE_EVERY_S, timeout / 4))
-        client = SyncClient(store, Channel(store, transport), app_version=__version__)
+        client = SyncClient(store, Channel(store, transport, on_busy=_busy_notice),
+                            app_version=__version__)
         bars: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

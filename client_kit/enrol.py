@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from . import keystore
 from .channel import Channel
 from .engine.envelope import b64, raw_public
-from .errors import CunsyncError, Offline, RuleViolation, SyncError
+from .errors import CunsyncError, Offline, RuleViolation, ServerBusy, SyncError
 from .keystore import generate
 from .store import DeviceStore
 from .sync_client import SyncClient
@@ -31,6 +31,7 @@ from .transport import HttpTransport
 
 _CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{12}$")
 _SAME = str.maketrans({"O": "0", "I": "1", "L": "1"})
+NOT_USED = "注册没有完成，注册码没有用掉：稍后用同一个注册码再运行一次即可"
 
 
 class EnrolmentRefused(CunsyncError):
@@ -129,8 +130,9 @@ def _ask(http: HttpTransport, body: dict[str, Any]) -> dict[str, Any]:
     try:
         answer = http.enrol(body)
     except Offline as err:
-        raise type(err)(f"{err.message.split('。')[0]}。注册没有完成，注册码没有用掉："
-                        "稍后用同一个注册码再运行一次即可") from None
+        raise type(err)(f"{err.message.split('。')[0]}。{NOT_USED}") from None
+    except ServerBusy as err:
+        raise ServerBusy(f"服务器繁忙。{NOT_USED}", retry_after=err.retry_after) from None
     shape = {"device_id": str, "user": str, "villages": list, "server_keys": list}
     if not all(isinstance(answer.get(k), kind) for k, kind in shape.items()):
         raise SyncError("服务器回复格式不正确，注册没有完成；注册码仍可再用", code="bad_reply")

@@ -81,12 +81,14 @@ def test_a_device_told_busy_too_long_says_server_busy_and_keeps_its_outbox(busy_
     device = enrol(busy_server, tmp_path, "a", [VILLAGE_A])
     seed_village(device.store)
     waits: list[float] = []
+    told: list[float] = []
     channel = Channel(device.store, HttpTransport(busy_server.url, timeout=10),
-                      busy_retries=2, busy_backoff=(0.01, 0.05), sleep=waits.append)
+                      busy_retries=2, busy_backoff=(0.01, 0.05), sleep=waits.append,
+                      on_busy=told.append)
     with WriteLock(busy_server), pytest.raises(ServerBusy) as caught:
         SyncClient(device.store, channel).sync()
     assert "服务器繁忙" in caught.value.message and "什么也没有丢" in caught.value.message
-    assert waits == [0.05, 0.05]  # Retry-After (1 s) honoured up to the longest wait
+    assert waits == told == [0.05, 0.05]  # Retry-After (1 s) honoured up to the longest wait
     assert device.store.pending_count() == 8
 
 
