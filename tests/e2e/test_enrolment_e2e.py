@@ -25,6 +25,7 @@ from server.errors import Forbidden
 
 from .conftest import VILLAGE_A, seed_village
 from .support import PASSPHRASE, CutPlan, CuttingProxy, LiveServer, enrolment_code
+from .test_sync_e2e import api
 
 #: The last client migration before the device had keys (0003 brought them).
 BEFORE_KEYS = 2
@@ -138,10 +139,13 @@ def test_an_enrolment_whose_reply_was_cut_succeeds_again_with_the_same_code(
         assert "Errno" not in caught.value.message
         [ghost] = devices(live_server)  # the server did its step; the device never heard
         assert not code_row(live_server, code)["used_at"]
+        [listed] = api(live_server, "GET", "/api/v1/admin/devices")[1]["devices"]
+        assert listed["id"] == ghost.id and listed["confirm_by"]
         enrolled = enrol_device(db, proxy.url, code, PASSPHRASE)
     assert enrolled.confirmed
     assert [d.id for d in devices(live_server)] == [ghost.id] == [enrolled.store.device_id]
     assert code_row(live_server, code)["used_at"]
+    assert api(live_server, "GET", "/api/v1/admin/devices")[1]["devices"][0]["confirm_by"] is None
     seed_village(enrolled.store)
     assert enrolled.store.pending_count() == 8
     from client_kit.channel import Channel
