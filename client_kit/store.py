@@ -244,21 +244,18 @@ class DeviceStore:
         and the pending changes, not yet seen by anyone, are renamed to the new device id. A
         failure leaves the store exactly as it was.
         """
-        try:
-            with self.transaction():
-                if self.has_keys:
-                    raise RuleViolation("本设备已有密钥")
-                old = self.device_id
-                if old != device_id:
-                    self._rename_pending(old, device_id)
-                self._seal_plain_records(FieldCipher(keys.data_key), keys.index_key)
-                self._set_meta("device_id", device_id)
-                self._set_meta(keystore.META_KEY, wrapped)
-                self.conn.execute("DELETE FROM meta WHERE key = 'token'")  # before enrolment
-                for key, value in settings.items():
-                    self._set_meta(key, value)
-        finally:
-            self._codecs.clear()
+        with self.transaction():
+            if self.has_keys:
+                raise RuleViolation("本设备已有密钥")
+            old = self.device_id
+            if old != device_id:
+                self._rename_pending(old, device_id)
+            self._seal_plain_records(FieldCipher(keys.data_key), keys.index_key)
+            self._set_meta("device_id", device_id)
+            self._set_meta(keystore.META_KEY, wrapped)
+            self.conn.execute("DELETE FROM meta WHERE key = 'token'")  # from before enrolment
+            for key, value in settings.items():
+                self._set_meta(key, value)
         self.keys = keys
         self._codecs.clear()
 
@@ -274,11 +271,12 @@ class DeviceStore:
                 return version
             return renamed.setdefault(version, (version[0], new))
 
-        self.conn.executemany("UPDATE outbox SET base = ? WHERE seq = ?", [
-            (_encode({k: list(v) if v else None
-                      for k, v in ((k, rename(version_from_json(v)))
-                                   for k, v in json.loads(base).items())}), seq)
-            for seq, _, base in rows])
+        def renamed_base(base: str) -> str:
+            versions = {k: rename(version_from_json(v)) for k, v in json.loads(base).items()}
+            return _encode({k: list(v) if v else None for k, v in versions.items()})
+
+        self.conn.executemany("UPDATE outbox SET base = ? WHERE seq = ?",
+                              [(renamed_base(base), seq) for seq, _, base in rows])
         for rt in RECORD_TYPES.values():
             changed = []
             for row_id, versions in self.conn.execute(
@@ -322,20 +320,24 @@ class DeviceStore:
 
     def fill_blind_index(self) -> int:
         """Index the ID numbers of rows that have none yet (rows from before the index
-        existed), in one transaction; return how many. Needs the keys if the store has any."""
-        rt = record_type("person")
-        missing = self.conn.execute(
-            "SELECT id, id_number FROM persons WHERE id_number IS NOT NULL"
-            " AND id_number_bidx IS NULL").fetchall()
-        if not missing:
-            return 0
-        codec = self.codec(rt)
-        with self.transaction():
-            self.conn.executemany(
-                "UPDATE persons SET id_number_bidx = ? WHERE id = ?",
-                [(self._blind(codec.from_column("id_number", value, row_id)), row_id)
-                 for row_id, value in missing])
-        return len(missing)
+        existed), all in one transaction; return how many. Needs the keys if the store has
+        any (it runs at unlock; a store without keys runs it when opened)."""
+        work = []
+        for type_name, field in _BLIND_INDEXED.items():
+            rt = record_type(type_name)
+            missing = self.conn.execute(
+                f"SELECT id, {field} FROM {rt.table} WHERE {field} IS NOT NULL"
+                f" AND {field}_bidx IS NULL").fetchall()
+            if missing:
+                codec = self.codec(rt)
+                work.append((f"UPDATE {rt.table} SET {field}_bidx = ? WHERE id = ?", [
+                    (self._blind(codec.from_column(field, value, row_id)), row_id)
+                    for row_id, value in missing]))
+        if work:
+            with self.transaction():
+                for sql, params in work:
+                    self.conn.executemany(sql, params)
+        return sum(len(params) for _, params in work)
 
     def change_passphrase(self, old: str, new: str) -> None:
         """Re-wrap the same keys under a new passphrase; no record is rewritten."""
