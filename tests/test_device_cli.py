@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from client_kit.cli import main
 from client_kit.store import DeviceStore
 from e2e.conftest import VILLAGE_A, seed_village
-from e2e.support import LiveServer, enrolment_code, make_app
+from e2e.support import CutPlan, CuttingProxy, LiveServer, enrolment_code, make_app
 from test_transport import RawServer
 
 PASS = "village-pass"
@@ -164,3 +164,38 @@ def test_ctrl_c_while_waiting_stops_at_once_and_keeps_everything(server, tmp_pat
     assert command.returncode == 130
     assert "已中止" in rest.decode() and "Traceback" not in rest.decode()
     assert json.loads(cli(db, "status", "--json").output)["pending"] == 8
+
+
+def test_ctrl_c_while_a_push_hangs_stops_at_once_and_sends_it_again_next_time(server, tmp_path):
+    db = enrolled(server, tmp_path)
+    store = DeviceStore.open(db, passphrase=PASS)
+    seed_village(store)
+    plan = CutPlan(lambda method, path, n: "hang" if path.endswith("/push") else None)
+    with CuttingProxy(server.httpd.server_port, plan) as proxy:
+        store.set_meta("server", proxy.url)
+        store.close()
+        command = subprocess.Popen(
+            [sys.executable, "-m", "client_kit.cli", "--db", str(db), "sync", "--quiet",
+             "--timeout", "20"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "CUNSYNC_PASSPHRASE": PASS})
+        assert command.stderr is not None
+        assert "正在等待" in command.stderr.readline().decode()
+        command.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, rest = command.communicate(timeout=30)
+        assert time.monotonic() - started < 5  # not the 20 s the push would wait
+    assert command.returncode == 130 and "已中止" in rest.decode()
+    assert "Traceback" not in rest.decode()
+    # The push reached the server, its answer never came back: sent again, nothing doubles.
+    store = DeviceStore.open(db)
+    store.set_meta("server", server.url)
+    store.close()
+    assert json.loads(cli(db, "status", "--json").output)["pending"] == 8
+    result = cli(db, "sync", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cli(db, "status", "--json").output)["pending"] == 0
+    storage = server.storage()
+    try:
+        assert storage.count_rows("person") == 2
+    finally:
+        storage.close()
