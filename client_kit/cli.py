@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any, Iterator
 
 import click
@@ -15,19 +18,78 @@ from . import __version__
 from .bundle import export_bundle, import_reply
 from .channel import Channel
 from .domain import RECORD_TYPES
-from .enrol import enrol
+from .enrol import enrol_device
 from .errors import CunsyncError
+from .keystore import MIN_PASSPHRASE
 from .store import DeviceStore
 from .sync_client import SyncClient, SyncSummary
-from .transport import HttpTransport
+from .transport import KEPT, NOTICE_EVERY_S, HttpTransport
 
 DEFAULT_DB = Path(os.environ.get("CUNSYNC_HOME", Path.home() / ".cunsync")) / "device.sqlite"
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 passphrase_option = click.option(
-    "--passphrase", envvar="CUNSYNC_PASSPHRASE", prompt="口令 (passphrase)", hide_input=True,
+    "--passphrase", envvar="CUNSYNC_PASSPHRASE", prompt="口令", prompt_required=True,
+    hide_input=True,
     help="the worker's passphrase that unlocks this device (asked for when not given)")
+
+
+def local_time(stamp: str | None) -> str | None:
+    """An ISO timestamp (UTC) as this computer's local time, to the minute."""
+    if not stamp:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _new_passphrase(label: str) -> str:
+    """Ask for a new passphrase twice, in Chinese, until it is long enough and repeated."""
+    while True:
+        first = click.prompt(label, hide_input=True, prompt_suffix="：")
+        if len(first) < MIN_PASSPHRASE:
+            click.echo(f"口令太短：至少 {MIN_PASSPHRASE} 位，请重新输入", err=True)
+            continue
+        if click.prompt("再输入一次", hide_input=True, prompt_suffix="：") == first:
+            return str(first)
+        click.echo("两次输入的口令不一致，请重新输入", err=True)
+
+
+def _still_waiting(seconds: float) -> None:
+    click.echo(f"正在等待县服务器回复（已等 {seconds:.0f} 秒）……按 Ctrl-C 可以中止，"
+               f"{KEPT}", err=True)
+
+
+def _busy_notice(seconds: float) -> None:
+    click.echo(f"服务器繁忙，{seconds:.0f} 秒后自动重试……按 Ctrl-C 可以中止，{KEPT}", err=True)
+
+
+@contextlib.contextmanager
+def _interruptible(transport: HttpTransport) -> Iterator[None]:
+    """Ctrl-C breaks the request in flight at once and ends the command, keeping everything:
+    each step of a sync is its own transaction."""
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        transport.abort()
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, stop)
+    except ValueError:  # not the main thread: Ctrl-C keeps its usual meaning
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"已中止。{KEPT}；已送到服务器的部分下次不会重复。", err=True)
+        raise click.exceptions.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -72,28 +134,46 @@ def main(ctx: click.Context, db: str) -> None:
 @main.command(context_settings=CONTEXT)
 @click.option("--server", required=True, help="county server address, e.g. http://10.0.0.5:5000")
 @click.option("--code", required=True, help="one-time enrolment code from the county")
-@click.option("--passphrase", envvar="CUNSYNC_PASSPHRASE", prompt="设置口令 (new passphrase)",
-              hide_input=True, confirmation_prompt=True,
-              help="the passphrase that will unlock this device (at least 6 characters)")
+@click.option("--passphrase", envvar="CUNSYNC_PASSPHRASE",
+              help="the passphrase that will unlock this device (at least 6 characters; "
+                   "asked for twice when not given)")
 @click.pass_obj
-def enroll(db: str, server: str, code: str, passphrase: str) -> None:
+def enroll(db: str, server: str, code: str, passphrase: str | None) -> None:
     """Enrol this device with a one-time code: keys are made here, only public halves sent.
+
+    Everything on this device is checked before the server is asked; if the reply is lost,
+    run the same command again with the same code.
 
     Example: cunsync enroll --server http://127.0.0.1:5000 --code K3F9-7QXM-2D4H
     """
     Path(db).parent.mkdir(parents=True, exist_ok=True)
-    with _refusals():
-        store = enrol(db, server, code, passphrase)
+    if passphrase is None:
+        passphrase = _new_passphrase(f"设置本设备的口令（至少 {MIN_PASSPHRASE} 位）")
+    transport = HttpTransport(server, waiting=_still_waiting)
+    with _refusals(), _interruptible(transport):
+        enrolled = enrol_device(db, server, code, passphrase, transport=transport)
+    store = enrolled.store
     villages = json.loads(store.meta("villages", "[]") or "[]")
-    click.echo(f"注册成功：设备 {store.device_id}，负责村 {', '.join(villages)}")
+    scope = f"设备 {store.device_id}，负责村 {', '.join(villages)}"
     store.close()
+    if enrolled.confirmed:
+        click.echo(f"注册成功：{scope}")
+        return
+    click.echo(f"注册已保存在本设备：{scope}")
+    reason = enrolled.problem.message if enrolled.problem else ""
+    deadline = local_time(enrolled.confirm_by)
+    click.secho(f"但还没能向服务器确认（{reason}）。请"
+                + (f"在 {deadline} 之前" if deadline else "尽快")
+                + "联网运行 cunsync sync 完成确认，否则这次注册会失效。", fg="yellow", err=True)
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="seconds to wait for each answer from the server")
 @passphrase_option
 @click.pass_obj
-def sync(db: str, quiet: bool, passphrase: str) -> None:
+def sync(db: str, quiet: bool, timeout: float, passphrase: str) -> None:
     """Send pending records to the county and receive what is new.
 
     Example: cunsync sync
@@ -102,7 +182,10 @@ def sync(db: str, quiet: bool, passphrase: str) -> None:
         server = store.meta("server")
         if not server:
             raise click.ClickException("本设备尚未注册，请先运行 cunsync enroll")
-        client = SyncClient(store, Channel(store, HttpTransport(server)), app_version=__version__)
+        transport = HttpTransport(server, timeout=timeout, waiting=_still_waiting,
+                                  notice_every=min(NOTICE_EVERY_S, timeout / 4))
+        client = SyncClient(store, Channel(store, transport, on_busy=_busy_notice),
+                            app_version=__version__)
         bars: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -117,7 +200,7 @@ def sync(db: str, quiet: bool, passphrase: str) -> None:
             bar.update(done - bar.pos)
 
         try:
-            with _refusals():
+            with _refusals(), _interruptible(transport):
                 summary = client.sync(progress)
         finally:
             for bar in bars.values():
@@ -154,7 +237,7 @@ def status(db: str, as_json: bool) -> None:
         return
     click.echo(f"设备：{info['device_id']}  服务器：{info['server'] or '未注册'}")
     click.echo(f"待上传：{info['pending']} 条")
-    click.echo(f"上次同步：{info['last_sync'] or '从未同步'}")
+    click.echo(f"上次同步：{local_time(info['last_sync']) or '从未同步'}")
     if disputed:
         for name, count in disputed.items():
             click.echo(f"待审核：{RECORD_TYPES[name].label} {count} 条")
@@ -199,16 +282,17 @@ def bundle_import(db: str, file: str, passphrase: str) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--old", envvar="CUNSYNC_PASSPHRASE", prompt="原口令 (old passphrase)",
+@click.option("--old", envvar="CUNSYNC_PASSPHRASE", prompt="原口令", prompt_required=True,
               hide_input=True, help="the current passphrase")
-@click.option("--new", prompt="新口令 (new passphrase)", hide_input=True,
-              confirmation_prompt=True, help="the new passphrase")
+@click.option("--new", help="the new passphrase (asked for twice when not given)")
 @click.pass_obj
-def passwd(db: str, old: str, new: str) -> None:
+def passwd(db: str, old: str, new: str | None) -> None:
     """Change the passphrase (the keys are re-wrapped; no record is rewritten).
 
     Example: cunsync passwd
     """
+    if new is None:
+        new = _new_passphrase(f"新口令（至少 {MIN_PASSPHRASE} 位）")
     with _refusals():
         store = DeviceStore.open(db)
         try:

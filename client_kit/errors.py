@@ -72,6 +72,41 @@ class SyncError(CunsyncError):
 
 
 class Offline(SyncError):
-    """The server could not be reached at all."""
+    """The server could not be reached, or its reply did not arrive whole; nothing was lost."""
 
     code = "offline"
+
+
+class NoNetwork(Offline):
+    """No route to the server at all (no network, or its name does not resolve)."""
+
+    code = "no_network"
+
+
+class ServerUnreachable(Offline):
+    """The network works but the server refused the connection (not running, wrong address)."""
+
+    code = "server_unreachable"
+
+
+class ServerTimeout(Offline):
+    """The server took the request but did not answer in time."""
+
+    code = "server_timeout"
+
+
+class ConnectionCut(Offline):
+    """The connection broke before the whole reply arrived."""
+
+    code = "connection_cut"
+
+
+class ServerBusy(SyncError):
+    """The server answered 503: its database was busy; the request changed nothing."""
+
+    code = "server_busy"
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 status: int | None = 503) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after

@@ -53,11 +53,22 @@ def _kek(passphrase: str, salt: bytes, n: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=8, p=1).derive(passphrase.encode())
 
 
+class WeakPassphrase(CunsyncError):
+    """The passphrase is too short to protect the device's keys."""
+
+    code = "weak_passphrase"
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Refuse a passphrase too short to protect the keys (before anything is made)."""
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise WeakPassphrase(f"口令太短：至少 {MIN_PASSPHRASE} 位，请换一个更长的口令")
+
+
 def wrap(keys: DeviceKeys, passphrase: str, *, n: int = SCRYPT_N,
          random: Callable[[int], bytes] = os.urandom) -> str:
     """The secrets sealed under ``passphrase``, as a JSON string for ``meta``."""
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise CunsyncError(f"口令至少 {MIN_PASSPHRASE} 位")
+    check_passphrase(passphrase)
     salt, nonce = random(16), random(12)
     secret = json.dumps({"sign": b64(private_raw(keys.sign)), "box": b64(private_raw(keys.box)),
                          "data": b64(keys.data_key), "index": b64(keys.index_key)}).encode()

@@ -159,6 +159,8 @@ class DeviceStore:
             store = cls(conn, clock=clock, random=random)
             if passphrase is not None:
                 store.unlock(passphrase)
+            elif not store.has_keys:
+                store.fill_blind_index()  # a store without keys indexes under a fixed key
             store._claim(device_id)
         except BaseException:
             conn.close()
@@ -213,6 +215,7 @@ class DeviceStore:
             raise keystore.NoKeys("本设备尚未注册，没有密钥")
         self.keys = keystore.unwrap(wrapped, passphrase)
         self._codecs.clear()
+        self.fill_blind_index()
 
     def lock(self) -> None:
         """Forget the keys in memory (after inactivity)."""
@@ -230,6 +233,111 @@ class DeviceStore:
             self._set_meta(keystore.META_KEY, keystore.wrap(keys, passphrase))
         self.keys = keys
         self._codecs.clear()
+
+    def enrol_as(self, device_id: str, keys: DeviceKeys, wrapped: str,
+                 settings: Mapping[str, str]) -> None:
+        """Become the enrolled device ``device_id``, in one transaction.
+
+        The store takes the keys (``wrapped`` under the worker's passphrase) and ``settings``
+        (server, scope); records already in it are kept: their sensitive fields and the outbox
+        are sealed under the new keys, the ID-number index is rebuilt with the new index key,
+        and the pending changes, not yet seen by anyone, are renamed to the new device id. A
+        failure leaves the store exactly as it was.
+        """
+        with self.transaction():
+            if self.has_keys:
+                raise RuleViolation("本设备已有密钥")
+            old = self.device_id
+            if old != device_id:
+                self._rename_pending(old, device_id)
+            self._seal_plain_records(FieldCipher(keys.data_key), keys.index_key)
+            self._set_meta("device_id", device_id)
+            self._set_meta(keystore.META_KEY, wrapped)
+            self.conn.execute("DELETE FROM meta WHERE key = 'token'")  # from before enrolment
+            for key, value in settings.items():
+                self._set_meta(key, value)
+        self.keys = keys
+        self._codecs.clear()
+
+    def _rename_pending(self, old: str, new: str) -> None:
+        """Versions of this device's unacknowledged writes name ``new`` instead of ``old``;
+        those of writes the server already has keep the name it knows them by."""
+        rows = self.conn.execute("SELECT seq, hlc, base FROM outbox").fetchall()
+        pending = {hlc for _, hlc, _ in rows}
+        renamed: dict[Version, Version] = {}  # fields that shared a version still do
+
+        def rename(version: Version | None) -> Version | None:
+            if version is None or version[1] != old or version[0] not in pending:
+                return version
+            return renamed.setdefault(version, (version[0], new))
+
+        def renamed_base(base: str) -> str:
+            versions = {k: rename(version_from_json(v)) for k, v in json.loads(base).items()}
+            return _encode({k: list(v) if v else None for k, v in versions.items()})
+
+        self.conn.executemany("UPDATE outbox SET base = ? WHERE seq = ?",
+                              [(renamed_base(base), seq) for seq, _, base in rows])
+        for rt in RECORD_TYPES.values():
+            changed = []
+            for row_id, versions in self.conn.execute(
+                    f"SELECT id, _versions FROM {rt.table} WHERE _versions LIKE ?",
+                    (f'%"{old}"%',)):
+                parsed = row_versions_from_json(versions)
+                remapped = {k: rename(v) for k, v in parsed.items()}
+                if remapped != parsed:
+                    changed.append((row_versions_json(remapped), row_id))
+            self.conn.executemany(f"UPDATE {rt.table} SET _versions = ? WHERE id = ?", changed)
+
+    def _seal_plain_records(self, cipher: FieldCipher, index_key: bytes) -> None:
+        """Seal sensitive values and outbox entries still in plain text, and index ID numbers
+        under ``index_key`` (a store that had no keys kept them plain)."""
+        for rt in RECORD_TYPES.values():
+            if not rt.sensitive:
+                continue
+            plain = RowCodec(rt)
+            blind = _BLIND_INDEXED.get(rt.name)
+            cols = ", ".join(rt.sensitive)
+            updates = []
+            for row_id, *values in self.conn.execute(f"SELECT id, {cols} FROM {rt.table}"):
+                opened = {name: plain.from_column(name, value, row_id)
+                          for name, value in zip(rt.sensitive, values) if not is_sealed(value)}
+                sealed = [value if name not in opened
+                          else cipher.seal(opened[name], f"{rt.table}.{name}.{row_id}")
+                          for name, value in zip(rt.sensitive, values)]
+                if blind:
+                    if blind not in opened and values[rt.sensitive.index(blind)] is not None:
+                        raise RuleViolation("设备数据库里有无法识别的加密数据，不能注册")
+                    number = opened.get(blind)
+                    sealed.append(blind_index(index_key, number) if number else None)
+                updates.append((*sealed, row_id))
+            marks = ", ".join(f"{c} = ?" for c in (*rt.sensitive,
+                                                    *((f"{blind}_bidx",) if blind else ())))
+            self.conn.executemany(f"UPDATE {rt.table} SET {marks} WHERE id = ?", updates)
+        self.conn.executemany("UPDATE outbox SET fields = ? WHERE seq = ?", [
+            (cipher.seal_bytes(fields.encode(), "outbox"), seq)
+            for seq, fields in self.conn.execute("SELECT seq, fields FROM outbox")
+            if not is_sealed(fields)])
+
+    def fill_blind_index(self) -> int:
+        """Index the ID numbers of rows that have none yet (rows from before the index
+        existed), all in one transaction; return how many. Needs the keys if the store has
+        any (it runs at unlock; a store without keys runs it when opened)."""
+        work = []
+        for type_name, field in _BLIND_INDEXED.items():
+            rt = record_type(type_name)
+            missing = self.conn.execute(
+                f"SELECT id, {field} FROM {rt.table} WHERE {field} IS NOT NULL"
+                f" AND {field}_bidx IS NULL").fetchall()
+            if missing:
+                codec = self.codec(rt)
+                work.append((f"UPDATE {rt.table} SET {field}_bidx = ? WHERE id = ?", [
+                    (self._blind(codec.from_column(field, value, row_id)), row_id)
+                    for row_id, value in missing]))
+        if work:
+            with self.transaction():
+                for sql, params in work:
+                    self.conn.executemany(sql, params)
+        return sum(len(params) for _, params in work)
 
     def change_passphrase(self, old: str, new: str) -> None:
         """Re-wrap the same keys under a new passphrase; no record is rewritten."""

@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # push. 0 leaves Python's setting alone. It applies to the whole server process.
     "GC_THRESHOLD": 50_000,
     "SECRET_KEY": None,
+    # How long a write waits for another writer's lock (milliseconds) before the request is
+    # answered 503 server_busy, and the Retry-After (seconds) that answer carries.
+    "SQLITE_BUSY_TIMEOUT_MS": 10_000,
+    "BUSY_RETRY_AFTER_S": 2,
 }
 
 

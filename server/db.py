@@ -61,7 +61,8 @@ def app_storage(app: Flask) -> Storage:
     url = app.config["STORAGE_URL"]
     if url.startswith("sqlite:///" + app.instance_path + os.sep):
         os.makedirs(app.instance_path, exist_ok=True)  # the default database's folder
-    return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"])
+    return open_storage(app.config["STORAGE_URL"], app.extensions["cunsync_sealer"],
+                        busy_timeout_ms=app.config.get("SQLITE_BUSY_TIMEOUT_MS"))
 
 
 def storage_pool(app: Flask) -> StoragePool:

@@ -4,6 +4,14 @@ A code is twelve characters of Crockford base32 (no I, L, O, U), shown as ``ABCD
 short enough to read over the phone, about 60 bits, so it cannot be guessed before it expires.
 Only its SHA-256 is stored. The device sends the code with the public halves of the Ed25519 and
 X25519 keys it made; its private keys never leave it.
+
+Enrolment is two steps, so a cut reply never burns a code. :func:`enrol` registers the device
+and binds it to the code, but leaves the code open: sent again with the same code (the reply
+was lost, the device tried again with new keys), it answers with the same device and the
+newest keys. The device's first signed message (its ``hello`` right after enrolling)
+confirms it (:func:`confirm`): only then is the code used. A device that never confirms
+before its code expires is a ghost: it is revoked (:func:`expire_unconfirmed`) and never
+accepted.
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ def withdraw_code(storage: Storage, hint: str, *, actor: str) -> int:
             storage.update_enrolment_code(code["code_hash"], withdrawn_at=utc_now())
         storage.append_audit(AuditEntry(utc_now(), actor, "enrolment.withdraw", hint,
                                         {"count": len(open_codes)}))
+        expire_unconfirmed(storage)  # a device that enrolled with it but never confirmed
     return len(open_codes)
 
 
@@ -81,24 +90,97 @@ def _public_key(raw: Any, kind: type, label: str) -> Any:
         raise BadRequest(f"{label}格式不正确", code="bad_key") from None
 
 
+def _expired(row: dict[str, Any], now: dt.datetime) -> bool:
+    return dt.datetime.fromisoformat(row["expires_at"]) <= now
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
 def enrol(storage: Storage, code: str, sign_key: str, box_key: str,
           now: dt.datetime | None = None) -> DeviceRecord:
-    """Trade a valid code for a new device bound to the code's user and villages."""
+    """Trade a valid code for a device bound to the code's user and villages.
+
+    Until that device confirms (:func:`confirm`) the same code may be sent again: the answer
+    is the same device, holding the keys of the latest attempt.
+    """
     signing = _public_key(sign_key, Ed25519PublicKey, "签名公钥")
     _public_key(box_key, X25519PublicKey, "加密公钥")
     now = now or dt.datetime.now(dt.timezone.utc)
     refused = Forbidden("注册码无效、已使用或已过期，请向县级管理员重新申请",
                         code="bad_enrolment_code")
     with storage.atomic():
+        expire_unconfirmed(storage, now)
         row = storage.get_enrolment_code(code_hash(code)) if isinstance(code, str) else None
-        if (row is None or row["used_at"] or row["withdrawn_at"]
-                or dt.datetime.fromisoformat(row["expires_at"]) <= now):
+        if row is None or row["used_at"] or row["withdrawn_at"] or _expired(row, now):
             raise refused
-        device = DeviceRecord(
-            "dev-" + secrets.token_hex(6), row["user_name"], row["villages"], utc_now(),
-            sign_key=sign_key, box_key=box_key, sign_key_id=key_id(signing))
+        keys = {"sign_key": sign_key, "box_key": box_key, "sign_key_id": key_id(signing)}
+        earlier = storage.get_device(row["device_id"]) if row["device_id"] else None
+        if earlier is not None and not earlier.revoked_at:
+            # The reply to an earlier attempt was lost: same device, the newest keys.
+            storage.update_device(earlier.id, **keys)
+            storage.append_audit(AuditEntry(_stamp(now), row["user_name"], "device.enrol_retry",
+                                            earlier.id, {"hint": row["hint"]}))
+            device = storage.get_device(earlier.id)
+            assert device is not None
+            return device
+        device = DeviceRecord("dev-" + secrets.token_hex(6), row["user_name"], row["villages"],
+                              _stamp(now), **keys)
         storage.add_device(device)
-        storage.update_enrolment_code(row["code_hash"], used_at=utc_now(), device_id=device.id)
-        storage.append_audit(AuditEntry(utc_now(), row["user_name"], "device.enrol", device.id,
+        storage.update_enrolment_code(row["code_hash"], device_id=device.id)
+        storage.append_audit(AuditEntry(_stamp(now), row["user_name"], "device.enrol", device.id,
                                         {"villages": row["villages"], "hint": row["hint"]}))
     return device
+
+
+def pending_code(storage: Storage, device_id: str) -> dict[str, Any] | None:
+    """The code ``device_id`` enrolled with, if the device has not confirmed yet."""
+    for row in storage.list_enrolment_codes():
+        if row["device_id"] == device_id and not row["used_at"]:
+            return row
+    return None
+
+
+def confirm_by(storage: Storage, device_id: str) -> str | None:
+    """When a device that has not confirmed stops being accepted (``None``: confirmed)."""
+    row = pending_code(storage, device_id)
+    return None if row is None else str(row["expires_at"])
+
+
+def confirm(storage: Storage, device: DeviceRecord, now: dt.datetime | None = None) -> None:
+    """The device signed a message with its enrolled key: its enrolment is complete and its
+    code used. A device too late to confirm (its code expired or was withdrawn) is refused."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    row = pending_code(storage, device.id)
+    if row is None:
+        return
+    if row["withdrawn_at"] or _expired(row, now):
+        raise Forbidden("本设备的注册没有在注册码有效期内完成确认，已失效；"
+                        "请向县级管理员重新申请注册码", code="enrolment_expired")
+    with storage.atomic():
+        storage.update_enrolment_code(row["code_hash"], used_at=_stamp(now))
+        storage.append_audit(AuditEntry(_stamp(now), device.user_name, "device.enrol_confirm",
+                                        device.id, {"hint": row["hint"]}))
+
+
+def expire_unconfirmed(storage: Storage, now: dt.datetime | None = None) -> list[str]:
+    """Revoke every device that never confirmed and whose code has expired or was withdrawn;
+    return their ids. Such a ghost holds no data: its first signed message would have
+    confirmed it."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    expired = []
+    with storage.atomic():
+        for row in storage.list_enrolment_codes():
+            if not row["device_id"] or row["used_at"]:
+                continue
+            if not (row["withdrawn_at"] or _expired(row, now)):
+                continue
+            device = storage.get_device(row["device_id"])
+            if device is None or device.revoked_at:
+                continue
+            storage.update_device(device.id, revoked_at=_stamp(now))
+            storage.append_audit(AuditEntry(_stamp(now), "system", "device.enrol_expired",
+                                            device.id, {"hint": row["hint"]}))
+            expired.append(device.id)
+    return expired

@@ -110,3 +110,29 @@ class TooLarge(ApiError):
 
     status = 413
     code = "body_too_large"
+
+
+class Busy(ApiError):
+    """The database stayed locked by other writers too long; try again after ``retry_after``."""
+
+    status = 503
+    code = "server_busy"
+
+    def __init__(self, message: str = "服务器繁忙，请稍后再试；本次请求没有改动任何数据", *,
+                 retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class StorageError(Exception):
+    """A storage backend failed; the driver's own error is kept as ``__cause__``."""
+
+
+class StorageBusy(StorageError):
+    """The database was locked by another writer for longer than the busy timeout.
+
+    The transaction was rolled back, so nothing changed and the request can be sent again.
+    """

@@ -13,6 +13,7 @@ import time
 from client_kit.engine.envelope import EnvelopeError, Opened, open_envelope, read_header, seal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from . import enrolment
 from .errors import ApiError, BadRequest, Conflict, Forbidden, Unauthorized
 from .keyring import Keyring, public_from
 from .storage import DeviceRecord, Storage
@@ -51,6 +52,9 @@ class Gate:
                                    recipient_keys=self.keyring.box_keys(), sender_key=sender_key)
         except EnvelopeError as err:
             raise ApiError(str(err), code=err.code, status=_STATUS.get(err.code, 400)) from None
+        if device.last_seen_at is None:
+            # First contact: a device's first signed message completes its enrolment.
+            enrolment.confirm(self.storage, device)
         if refuse_replay:
             with self.storage.atomic():
                 fresh = self.storage.note_envelope(device.id, str(header["nonce"]),

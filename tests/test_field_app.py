@@ -17,7 +17,6 @@ from click.testing import CliRunner
 
 from client_kit import keystore
 from client_kit.app import create_app, vault as vault_module
-from client_kit.app.sync_job import OFFLINE_TEXT
 from client_kit.domain import record_type
 from client_kit.domain.idcard import make_id_number
 from client_kit.engine.envelope import b64, key_id, raw_public
@@ -455,16 +454,19 @@ def test_a_sync_without_a_connection_says_so_and_keeps_everything(unlocked, app,
     assert answer.status_code == 202 and answer.json["started"] is True
     app.extensions["cunsync_sync_job"].wait(30)
     state = unlocked.get("/sync/status").json
-    assert state["state"] == "offline" and state["message"] == OFFLINE_TEXT
+    # Nothing listens on the server's port: the server is down, the network is not.
+    assert state["state"] == "offline" and state["code"] == "server_unreachable"
+    assert "服务器没有应答" in state["message"] and "什么也没有丢" in state["message"]
+    assert "没有网络" not in state["message"] and "Errno" not in state["message"]
     assert state["pending"] == before == pending(device)
-    assert OFFLINE_TEXT in unlocked.get("/sync").text
+    assert state["message"] in unlocked.get("/sync").text
 
 
 def test_without_javascript_the_sync_button_still_works(unlocked, app):
     answer = post(unlocked, "/sync/start")
     assert answer.status_code == 302 and answer.location == "/sync"
     app.extensions["cunsync_sync_job"].wait(30)
-    assert "没有网络" in unlocked.get("/sync").text
+    assert "服务器没有应答" in unlocked.get("/sync").text
 
 
 def test_a_bundle_is_sealed_and_downloaded(unlocked, device):

@@ -12,15 +12,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import CunsyncError, Offline
+from ..errors import CunsyncError, Offline, ServerBusy
 from ..sync_client import Progress, SyncSummary
 
 log = logging.getLogger(__name__)
 
 Work = Callable[[Progress], SyncSummary]
 
-OFFLINE_TEXT = ("没有网络，无法连接县服务器。记录都保存在本设备上，什么也没有丢，"
-                "有网络时再同步。")
 STAGE_LABELS = {"connect": "正在连接服务器", "push": "正在上传", "pull": "正在下载"}
 
 
@@ -108,9 +106,10 @@ class SyncJob:
     def _run(self, work: Work) -> None:
         try:
             summary = work(self._progress)
-        except Offline as err:
+        except (Offline, ServerBusy) as err:
+            # The transport says which: no network, server down or silent, a cut reply, busy.
             log.info("field app sync offline: %s", err.message)
-            self._finish(state="offline", message=OFFLINE_TEXT, code=err.code)
+            self._finish(state="offline", message=err.message, code=err.code)
         except CunsyncError as err:
             self._finish(state="failed", message=err.message, code=err.code)
         except Exception:  # the page must learn the sync ended; the log keeps the details

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..errors import ApiError, TooLarge
+from ..errors import ApiError, Busy, StorageBusy, TooLarge
 
 # HTTP errors raised by Flask/werkzeug before our code runs, in the same wire shape.
 _HTTP_CODES = {
@@ -23,6 +23,13 @@ def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
     return jsonify(err.to_dict()), err.status, err.headers()
 
 
+def _storage_busy(err: StorageBusy):  # type: ignore[no-untyped-def]
+    """The write lock stayed taken past the busy timeout: everything was rolled back, so the
+    client may simply send the same request again later."""
+    current_app.logger.warning("answered 503: %s", err)
+    return _api_error(Busy(retry_after=int(current_app.config["BUSY_RETRY_AFTER_S"])))
+
+
 def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
     status = err.code or 500
     code, message = _HTTP_CODES.get(status, ("http_error", err.name))
@@ -38,6 +45,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(devices.bp)
     app.register_blueprint(reports.bp)
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(StorageBusy, _storage_busy)
     app.register_error_handler(RequestEntityTooLarge,
                                lambda e: _api_error(TooLarge("请求内容过大")))
     app.register_error_handler(HTTPException, _http_error)

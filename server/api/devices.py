@@ -49,7 +49,8 @@ def enrol():  # type: ignore[no-untyped-def]
     device = enrolment.enrol(get_storage(), body["code"], body["sign_key"], body["box_key"])
     return jsonify({"device_id": device.id, "user": device.user_name,
                     "villages": device.villages,
-                    "server_keys": get_gate().keyring.public()}), 201
+                    "server_keys": get_gate().keyring.public(),
+                    "confirm_by": enrolment.confirm_by(get_storage(), device.id)}), 201
 
 
 @bp.post("/admin/enrolment-codes")
@@ -93,7 +94,12 @@ def list_devices():  # type: ignore[no-untyped-def]
     """Sync health: every device in scope with its last contact and progress."""
     user = current_user("supervisor", "admin")
     scope = user_scope(user)
-    return jsonify({"devices": [device_view(d) for d in get_storage().list_devices()
+    storage = get_storage()
+    # A device that has not confirmed its enrolment yet: until when it may (its code's expiry).
+    unconfirmed = {c["device_id"]: c["expires_at"] for c in storage.list_enrolment_codes()
+                   if c["device_id"] and not c["used_at"]}
+    return jsonify({"devices": [{**device_view(d), "confirm_by": unconfirmed.get(d.id)}
+                                for d in storage.list_devices()
                                 if any(scope(v) for v in d.villages)]})
 
 

@@ -57,7 +57,7 @@ SPEC: dict[str, Any] = {
         "/api/v1/sync/push": {"post": _op(
             "Push a sealed batch of outbox changes; applied at most once", None,
             {"200": _SEALED, "400": _ERROR, "401": _ERROR, "403": _ERROR, "409": _ERROR,
-             "413": _ERROR, "422": _ERROR, "426": _ERROR},
+             "413": _ERROR, "422": _ERROR, "426": _ERROR, "503": _ERROR},
             requestBody=_ENVELOPE_BODY)},
         "/api/v1/sync/pull": {"post": _op(
             "Pull the next sealed page of changes after a cursor, for the device's villages",
@@ -66,8 +66,10 @@ SPEC: dict[str, Any] = {
             requestBody=_ENVELOPE_BODY)},
         "/api/v1/enrol": {"post": _op(
             "Trade a one-time enrolment code and the device's public keys for its identity",
-            None, {"201": {"description": "device id, user, villages, server keys"},
-                   "400": _ERROR, "403": _ERROR},
+            None, {"201": {"description": "device id, user, villages, server keys, confirm_by "
+                                          "(the code stays open until the device's first "
+                                          "signed message confirms it)"},
+                   "400": _ERROR, "403": _ERROR, "503": _ERROR},
             requestBody={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["code", "sign_key", "box_key"],
                 "properties": {"code": {"type": "string"}, "sign_key": {"type": "string"},

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, render_template
+from flask import Blueprint, Flask, Response, current_app, g, render_template
 
-from ..errors import ApiError
+from ..errors import ApiError, StorageBusy
 from . import conflicts, csrf, devices, present, reports, session
 from .errors import ConsoleError
 from .settings import DEFAULTS
@@ -76,6 +76,12 @@ def _console_error(err: ConsoleError):  # type: ignore[no-untyped-def]
 @bp.errorhandler(ApiError)
 def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
     return _error_page("无法完成", err.message, err.status)
+
+
+@bp.errorhandler(StorageBusy)
+def _busy(err: StorageBusy):  # type: ignore[no-untyped-def]
+    page, status = _error_page("服务器繁忙", "服务器正忙，这次操作没有保存任何改动。请稍等片刻再试。", 503)
+    return page, status, {"Retry-After": str(current_app.config["BUSY_RETRY_AFTER_S"])}
 
 
 @bp.route("/<path:rest>")

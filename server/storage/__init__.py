@@ -14,14 +14,16 @@ __all__ = ["AuditEntry", "ConflictRecord", "DeviceRecord", "LogDraft", "Storage"
            "UserRecord"]
 
 
-def open_storage(url: str, cipher: FieldCipher | None = None) -> Storage:
+def open_storage(url: str, cipher: FieldCipher | None = None, *,
+                 busy_timeout_ms: int | None = None) -> Storage:
     """Open the backend named by ``url`` (``sqlite:///path/to/file``).
 
     With a ``cipher`` (the server's data key) sensitive fields are sealed at rest in rows, the
-    change log and conflicts.
+    change log and conflicts. ``busy_timeout_ms`` is how long a writer waits for another
+    one's lock before the request is answered ``503`` (the backend's default when ``None``).
     """
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStorage
 
-        return SQLiteStorage(url[len("sqlite:///"):], cipher)
+        return SQLiteStorage(url[len("sqlite:///"):], cipher, busy_timeout_ms=busy_timeout_ms)
     raise ValueError(f"unsupported storage url {url!r} (only sqlite:/// for now)")

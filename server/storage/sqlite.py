@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 from dataclasses import asdict, fields as dc_fields
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import migrations
 from client_kit.domain import record_type
@@ -22,6 +22,7 @@ from client_kit.sqlite_tx import Transactions
 from client_kit.store import RowCodec, connect
 
 from ..audit import GENESIS, entry_hash
+from ..errors import StorageBusy
 from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, LoginFailures, Storage,
                    StoredRow, UserRecord)
 
@@ -55,6 +56,15 @@ def _version_in(raw: str | None) -> Any:
     return None if raw is None else version_from_json(json.loads(raw))
 
 
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (any extended code), or their messages."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    text = str(err)
+    return "database is locked" in text or "database is busy" in text
+
+
 def _marks(items: list[Any]) -> str:
     return ", ".join("?" for _ in items)
 
@@ -71,12 +81,15 @@ JOIN_FOLLOW_UPS = (
 class SQLiteStorage(Storage):
     """:class:`Storage` on one SQLite file."""
 
-    def __init__(self, path: str, cipher: FieldCipher | None = None) -> None:
+    def __init__(self, path: str, cipher: FieldCipher | None = None, *,
+                 busy_timeout_ms: int | None = None) -> None:
         self.path = path
         self.cipher = cipher
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self.conn = connect(path)
+        if busy_timeout_ms is not None:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         # Connections live in a pool across requests: a page cache that holds the hot parts of
         # the indexes keeps inserts under random row ids (natural keys) from slowing down as
         # the county's tables grow, and reads map the file instead of copying it.
@@ -114,8 +127,17 @@ class SQLiteStorage(Storage):
             self.conn.execute("ROLLBACK")
         return True
 
-    def atomic(self) -> contextlib.AbstractContextManager[None]:
-        return self._transactions.block()
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """A write transaction; a lock held by another writer past the busy timeout is
+        :class:`~server.errors.StorageBusy` (everything rolled back)."""
+        try:
+            with self._transactions.block():
+                yield
+        except sqlite3.OperationalError as err:
+            if _is_busy(err):
+                raise StorageBusy(f"database busy: {err}") from err
+            raise
 
     # -- rows and the change log -----------------------------------------------------------
 

@@ -252,7 +252,7 @@ def test_sync_shows_progress_and_a_summary_and_says_so_when_offline(page, team, 
         pending = team["a"].store.pending_count()
         assert pending == 1
         message = sync_in_the_app(page, offline)
-        assert "没有网络" in message and "什么也没有丢" in message
+        assert "服务器没有应答" in message and "什么也没有丢" in message
         assert page.inner_text("#pending-count") == "1"
         shot(page, "sync-offline", tmp_path)
     assert team["a"].store.pending_count() == pending

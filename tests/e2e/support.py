@@ -118,8 +118,9 @@ def add_user(server: LiveServer, name: str, role: str, scope: list[str],
 @dataclass
 class CutPlan:
     """Which proxied requests to cut: ``decide(method, path, n)`` returns
-    ``None`` (pass), ``"drop"`` (forward, then close without answering) or
-    ``"truncate"`` (forward, answer with half the body, then close)."""
+    ``None`` (pass), ``"drop"`` (forward, then close without answering),
+    ``"truncate"`` (forward, answer with half the body, then close) or ``"hang"``
+    (forward, then answer nothing until the proxy stops)."""
 
     decide: Callable[[str, str, int], str | None]
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)
@@ -152,6 +153,10 @@ class CuttingProxy(ServedInThread):
                 if action == "drop":
                     self.close_connection = True
                     return
+                if action == "hang":
+                    proxy.stopping.wait(30)
+                    self.close_connection = True
+                    return
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -167,7 +172,11 @@ class CuttingProxy(ServedInThread):
 
             do_GET = do_POST = _forward
 
+        self.stopping = threading.Event()
         httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         self._start(httpd)
-        del proxy
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stopping.set()
+        super().__exit__(*exc)
