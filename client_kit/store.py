@@ -625,14 +625,16 @@ class DeviceStore:
 
     # -- changes the county refused --------------------------------------------------------
 
-    def set_aside(self) -> list[SetAside]:
-        """The changes the county refused, oldest first, with its reasons."""
+    def set_aside(self, *, with_fields: bool = True) -> list[SetAside]:
+        """The changes the county refused, oldest first, with its reasons. Without
+        ``with_fields`` their values are left out (a locked store can list them then)."""
         out = []
         for (seq, rtype, row_id, village, op, fields, base, code, message, details,
              refused_at) in self.conn.execute(
                 "SELECT seq, record_type, row_id, village_code, op, fields, base, code, message,"
                 " details, refused_at FROM set_aside ORDER BY seq").fetchall():
-            out.append(SetAside(seq, rtype, row_id, village, op, self._open_outbox(fields),
+            out.append(SetAside(seq, rtype, row_id, village, op,
+                                self._open_outbox(fields) if with_fields else {},
                                 code, message, None if details is None else load_json(details),
                                 refused_at, _is_create(op, base)))
         return out

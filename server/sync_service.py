@@ -259,7 +259,8 @@ class SyncService:
                 rt = self._check_change(device, change)
                 stored = batch.rows[rt.name].get(change.row_id)
                 if stored is not None and stored.village_code != change.village:
-                    raise OutOfScope("该记录属于其他村，不能以本村名义修改",
+                    raise OutOfScope(f"该{rt.label}记录属于村 {stored.village_code}，不能以村"
+                                     f" {change.village} 的名义修改",
                                      code="row_of_other_village",
                                      details={"seq": change.seq, "village": stored.village_code})
                 change = self._validated(rt, change, stored)
