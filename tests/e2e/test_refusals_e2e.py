@@ -418,3 +418,113 @@ def test_a_row_of_another_village_is_refused_alone_not_the_batch(live_server, te
     assert ack.applied == 1
     household = server_rows(live_server, "household", [b_rows["household"]["id"]])
     assert household[b_rows["household"]["id"]].state.values["head_name"] == "王大山"
+
+
+# -- integers beyond 64 bits and sequences with no room after them (issue 12 item 4a) -----
+
+BIG = [2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1]
+
+
+@pytest.mark.parametrize("seq", [2 ** 53 + 1, *BIG])
+def test_a_push_with_a_sequence_beyond_the_maximum_is_refused_and_the_device_goes_on(
+        live_server, team_a, seq):
+    from client_kit.engine.protocol import encode_push
+
+    from .test_api_errors import error_of, post_sealed
+
+    a, watcher, rows = team_a
+    batch = [forged(seq, "household", rows["household"]["id"], {"phone": PHONE})]
+    status, answer = post_sealed(live_server, a, "push", encode_push(batch, app_version="t"),
+                                 counter=1)
+    assert (status, error_of(answer)["code"]) == (400, "seq_out_of_range")
+    # Before: 2^63-1 was accepted and every later push was sequence_out_of_order for good.
+    a.store.update("household", rows["household"]["id"], {"phone": "13900000000"})
+    assert a.sync().sent == 1
+    watcher.sync()
+    assert watcher.store.get("household", rows["household"]["id"])["phone"] == "13900000000"
+
+
+@pytest.mark.parametrize("after", BIG)
+def test_a_pull_after_a_cursor_beyond_the_maximum_is_a_bad_request(live_server, team_a, after):
+    from client_kit.engine.protocol import SCHEMA_VERSION, pack
+
+    from .test_api_errors import error_of, post_sealed
+
+    a, _, _ = team_a
+    status, answer = post_sealed(live_server, a, "pull", pack(
+        {"after": after, "limit": 10, "schema_version": SCHEMA_VERSION}))
+    assert (status, error_of(answer)["code"]) == (400, "bad_request")
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_a_hello_with_figures_beyond_the_maximum_is_answered_and_records_none(live_server,
+                                                                             team_a, big):
+    from client_kit.engine.protocol import SCHEMA_VERSION, pack
+
+    from .test_api_errors import post_sealed
+
+    a, _, _ = team_a
+    status, _ = post_sealed(live_server, a, "hello", pack(
+        {"schema_version": SCHEMA_VERSION, "pending": big, "cursor": big}))
+    assert status == 200
+    storage = live_server.storage()
+    try:
+        device = storage.get_device(a.device_id)
+    finally:
+        storage.close()
+    assert device.pending != big and device.pull_cursor != big
+    status, _ = post_sealed(live_server, a, "hello", pack({"schema_version": big}))
+    assert status == 400
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_the_api_answers_integers_beyond_64_bits_with_4xx(live_server, team_a, big):
+    for path, expected in [
+            (f"/api/v1/conflicts/{big}", 404),
+            (f"/api/v1/conflicts?offset={big}", 400),
+            (f"/api/v1/conflicts?limit={big}", 400),
+            ("/api/v1/conflicts?min_age_days=1000000000", 400),
+            (f"/api/v1/refused-changes?offset={big}", 400)]:
+        status, body = api(live_server, "GET", path)
+        assert status == expected, (path, body)
+    status, body = api(live_server, "POST", "/api/v1/conflicts/acknowledge", {"ids": [big]})
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    for path in (f"/api/v1/conflicts/{big}/resolve",):
+        status, body = api(live_server, "POST", path, {"action": "current", "comment": "x"})
+        assert status == 404, body
+    status, body = api(live_server, "POST", f"/api/v1/refused-changes/{big}/resolve",
+                       {"comment": "x"})
+    assert status == 404, body
+
+
+@pytest.mark.parametrize("big", BIG)
+def test_the_console_answers_integers_beyond_64_bits_without_a_server_error(live_server,
+                                                                           team_a, big):
+    client = live_server.app.test_client()
+    login_page = client.get("/console/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)[1]
+    client.post("/console/login", data={"name": "jiandu", "password": "correct-horse",
+                                        "csrf_token": token})
+    assert client.get(f"/console/conflicts/{big}").status_code == 404
+    for path in (f"/console/conflicts?page={big}", "/console/conflicts?min_age_days=1000000000",
+                 f"/console/refused-changes?page={big}"):
+        assert client.get(path).status_code == 200, path
+    page = client.get("/console/conflicts?status=auto").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    answer = client.post("/console/conflicts/acknowledge",
+                         data={"csrf_token": token, "ids": str(big)})
+    assert answer.status_code == 302
+
+
+def test_a_device_never_makes_a_sequence_beyond_the_maximum(live_server, team_a):
+    from client_kit.engine.protocol import MAX_SEQ
+    from client_kit.errors import RuleViolation
+
+    a, _, rows = team_a
+    with a.store.transaction():
+        a.store.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'",
+                             (MAX_SEQ,))
+    with pytest.raises(RuleViolation):
+        a.store.update("household", rows["household"]["id"], {"phone": PHONE})
+    assert a.store.pending_count() == 0
+    assert a.store.get("household", rows["household"]["id"])["phone"] != PHONE
