@@ -166,8 +166,7 @@ class SyncService:
                 else:
                     new.append((change, digest))
             # A retried batch is answered as the first time: the refusals among its repeats.
-            refused = [_refused(r) for r in self.storage.refusals_for(
-                device.id, [s for s in seen if s in {c.seq for c in changes}]).values()]
+            refused = [_refused(r) for r in self.storage.refusals_for(device.id, seen).values()]
             batch = self._merge_batch(fresh, new)
             result.applied = len(new) - len(batch.refusals)
             result.conflicts = sum(1 for c in batch.conflicts if c.status == "open")

@@ -58,6 +58,15 @@ def local_time(stamp: str | None) -> str | None:
 OPS = {"upsert": "修改", "delete": "删除"}
 
 
+def refusal_text(message: str, details: object) -> str:
+    """The county's message, with its per-field messages when it gave some."""
+    fields = details.get("fields") if isinstance(details, dict) else None
+    if not isinstance(fields, dict):
+        return message
+    items = [str(m) for ms in fields.values() for m in (ms if isinstance(ms, list) else [ms])]
+    return f"{message}：{'；'.join(items)}" if items else message
+
+
 def set_aside_rows(store: DeviceStore) -> list[dict[str, object]]:
     """The changes the county refused, as the sync page lists them."""
     rows = []
@@ -67,7 +76,8 @@ def set_aside_rows(store: DeviceStore) -> list[dict[str, object]]:
         names = [rt.label_of(k) if rt else k for k in entry.fields if k != "village_code"]
         rows.append({"seq": entry.seq, "label": label, "village": entry.village_code,
                      "op": "新建" if entry.creates_row else OPS.get(entry.op, entry.op),
-                     "fields": "、".join(names), "message": entry.message,
+                     "fields": "、".join(names), "message": refusal_text(entry.message,
+                                                                       entry.details),
                      "code": entry.code, "when": local_time(entry.refused_at),
                      "creates_row": entry.creates_row})
     return rows
