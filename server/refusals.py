@@ -32,6 +32,16 @@ CODE_LABELS: dict[str, str] = {
 }
 
 
+def scope_prefixes(user: UserRecord) -> list[str] | None:
+    """The user's scope as :meth:`Storage.list_refusals` takes it (``None``: everything).
+
+    Prefixes rather than known village codes: a refused change may name a village the server
+    has no row of (that is often why it was refused)."""
+    if user.role == "admin" and not user.scope:
+        return None
+    return list(user.scope)
+
+
 def in_scope(refusal: RefusalRecord, scope: Callable[[str], bool]) -> bool:
     """Whether a supervisor of ``scope`` sees the refusal: its village or its device's."""
     return scope(refusal.village_code) or any(scope(v) for v in refusal.device_villages)

@@ -206,9 +206,12 @@ class StorageConformance:
         assert storage.refusals_for("dev-b", [3]) == {} and storage.refusals_for("dev-a", []) == {}
         # Newest first; a supervisor of V1 sees the V2 one too (its device works in V1).
         assert [r.seq for r in storage.list_refusals()] == [5, 3]
-        assert [r.seq for r in storage.list_refusals(villages=[V1])] == [5, 3]
-        assert [r.seq for r in storage.list_refusals(villages=[V2])] == [3]
-        assert storage.list_refusals(villages=[]) == [] and storage.count_refusals() == 2
+        assert [r.seq for r in storage.list_refusals(scope=[V1])] == [5, 3]
+        assert [r.seq for r in storage.list_refusals(scope=[V2])] == [3]
+        assert [r.seq for r in storage.list_refusals(scope=[V2[:9]])] == [5, 3]  # township
+        assert storage.list_refusals(scope=["522732"]) == []
+        assert storage.list_refusals(scope=[]) == [] and storage.count_refusals() == 2
+        assert storage.count_refusals(scope=[V2]) == 1
         assert [r.seq for r in storage.list_refusals(limit=1, offset=1)] == [3]
         with storage.atomic():
             storage.settle_refusals([ids[0]], resolved_at="2026-11-03T00:00:00+00:00",

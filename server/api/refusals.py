@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ..auth import current_user, scope_villages, user_scope
+from ..auth import current_user, user_scope
 from ..db import get_storage
 from ..errors import BadRequest
-from ..refusals import refusal_view, resolve_refusal
+from ..refusals import refusal_view, resolve_refusal, scope_prefixes
 from .conflicts import MAX_OFFSET, SUPERVISORS
 
 bp = Blueprint("refusals", __name__, url_prefix="/api/v1")
@@ -41,13 +41,13 @@ def list_refused():  # type: ignore[no-untyped-def]
     """Refused changes in the supervisor's scope, newest first, with the total."""
     user = current_user(*SUPERVISORS)
     query = _load(ListQuery(), request.args.to_dict())
-    villages = scope_villages(user)
+    villages = scope_prefixes(user)
     statuses = STATUSES[query["status"]]
     storage = get_storage()
-    found = storage.list_refusals(villages=villages, statuses=statuses,
+    found = storage.list_refusals(scope=villages, statuses=statuses,
                                   limit=query["limit"], offset=query["offset"])
     return jsonify({"refused": [refusal_view(r) for r in found],
-                    "total": storage.count_refusals(villages=villages, statuses=statuses)})
+                    "total": storage.count_refusals(scope=villages, statuses=statuses)})
 
 
 @bp.post("/refused-changes/<int:refusal_id>/resolve")

@@ -15,9 +15,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from client_kit.domain import RECORD_TYPES
 
-from ..auth import scope_villages, user_scope
+from ..auth import user_scope
 from ..db import get_storage
-from ..refusals import CODE_LABELS, resolve_refusal
+from ..refusals import CODE_LABELS, resolve_refusal, scope_prefixes
 from ..storage import RefusalRecord
 from . import present
 
@@ -54,16 +54,16 @@ def index():  # type: ignore[no-untyped-def]
     if status not in dict(TABS):
         status = "open"
     storage = get_storage()
-    villages = scope_villages(user)
+    villages = scope_prefixes(user)
     page = _page()
-    found = storage.list_refusals(villages=villages, statuses=(status,), limit=PAGE_SIZE,
+    found = storage.list_refusals(scope=villages, statuses=(status,), limit=PAGE_SIZE,
                                   offset=(page - 1) * PAGE_SIZE)
-    total = storage.count_refusals(villages=villages, statuses=(status,))
+    total = storage.count_refusals(scope=villages, statuses=(status,))
     names = present.village_names(storage, {r.village_code for r in found})
     now = dt.datetime.now(dt.timezone.utc)
     return render_template(
         "console/refusals.html", rows=[_row(r, names, now) for r in found], status=status,
-        tabs=TABS, total=total, open_total=storage.count_refusals(villages=villages),
+        tabs=TABS, total=total, open_total=storage.count_refusals(scope=villages),
         page=page, pages=max(1, -(-total // PAGE_SIZE)))
 
 

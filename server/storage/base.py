@@ -245,14 +245,15 @@ class Storage(abc.ABC):
         """One refused change by id."""
 
     @abc.abstractmethod
-    def list_refusals(self, *, villages: list[str] | None = None,
+    def list_refusals(self, *, scope: list[str] | None = None,
                       statuses: tuple[str, ...] = ("open",), device_id: str | None = None,
                       limit: int = 100, offset: int = 0) -> list[RefusalRecord]:
-        """Refused changes, newest first. ``villages`` (``None``: every village) keeps those
-        whose change named one of them or whose device works in one of them."""
+        """Refused changes, newest first. ``scope`` holds village codes or county/township
+        prefixes (``None``: everything, ``[]``: nothing); a refusal is in it when its change's
+        village or one of its device's villages starts with one of them."""
 
     @abc.abstractmethod
-    def count_refusals(self, *, villages: list[str] | None = None,
+    def count_refusals(self, *, scope: list[str] | None = None,
                        statuses: tuple[str, ...] = ("open",)) -> int:
         """How many refused changes :meth:`list_refusals` would give without paging."""
 

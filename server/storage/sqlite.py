@@ -331,16 +331,19 @@ class SQLiteStorage(Storage):
         return found[0] if found else None
 
     @staticmethod
-    def _refusal_filter(villages: list[str] | None, statuses: tuple[str, ...],
+    def _refusal_filter(scope: list[str] | None, statuses: tuple[str, ...],
                         device_id: str | None = None) -> tuple[str, list[Any]]:
         where = [f"status IN ({_marks(list(statuses))})"]
         params: list[Any] = list(statuses)
-        if villages is not None:
-            if villages:
-                marks = _marks(villages)
-                where.append(f"(village_code IN ({marks}) OR EXISTS (SELECT 1 FROM"
-                             f" json_each(device_villages) WHERE value IN ({marks})))")
-                params.extend([*villages, *villages])
+        if scope is not None:
+            if scope:
+                # Village codes or their county/township prefixes, matched on the change's
+                # village or any of its device's (substr, not LIKE: no wildcard to escape).
+                match = " OR ".join("substr({col}, 1, length(?)) = ?" for _ in scope)
+                where.append(f"({match.format(col='village_code')} OR EXISTS (SELECT 1 FROM"
+                             f" json_each(device_villages) WHERE {match.format(col='value')}))")
+                pairs = [p for prefix in scope for p in (prefix, prefix)]
+                params.extend([*pairs, *pairs])
             else:
                 where.append("0")
         if device_id is not None:
@@ -348,16 +351,16 @@ class SQLiteStorage(Storage):
             params.append(device_id)
         return " AND ".join(where), params
 
-    def list_refusals(self, *, villages: list[str] | None = None,
+    def list_refusals(self, *, scope: list[str] | None = None,
                       statuses: tuple[str, ...] = ("open",), device_id: str | None = None,
                       limit: int = 100, offset: int = 0) -> list[RefusalRecord]:
-        where, params = self._refusal_filter(villages, statuses, device_id)
+        where, params = self._refusal_filter(scope, statuses, device_id)
         return self._refusals(where, [*params, limit, offset],
                               " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
 
-    def count_refusals(self, *, villages: list[str] | None = None,
+    def count_refusals(self, *, scope: list[str] | None = None,
                        statuses: tuple[str, ...] = ("open",)) -> int:
-        where, params = self._refusal_filter(villages, statuses)
+        where, params = self._refusal_filter(scope, statuses)
         return int(self.conn.execute(f"SELECT count(*) FROM refused_changes WHERE {where}",
                                      params).fetchone()[0])
 

@@ -17,7 +17,7 @@ from client_kit.engine.ids import natural_id
 from client_kit.errors import Offline, OutOfScope
 
 from .conftest import VILLAGE_A, VILLAGE_B, seed_village
-from .support import PASSPHRASE, CutPlan, CuttingProxy, enrol
+from .support import PASSPHRASE, CutPlan, CuttingProxy, add_user, enrol
 from .test_api_errors import push_ack
 from .test_sync_e2e import api
 
@@ -119,6 +119,14 @@ def test_a_refused_change_in_the_middle_of_the_outbox_does_not_block_the_ones_be
         a.device_id, a.user, "out_of_scope", stray["id"])
     assert seen["message"] == aside.message and seen["created_at"]
     assert seen["code_label"] == "村不在本设备范围内" and seen["record_label"] == "农户"
+    # A supervisor of another county neither sees nor settles it.
+    add_user(live_server, "other-county", "supervisor", ["522732"])
+    other = ("other-county", "correct-horse")
+    status, body = api(live_server, "GET", "/api/v1/refused-changes", user=other)
+    assert (status, body["total"], body["refused"]) == (200, 0, [])
+    status, body = api(live_server, "POST", f"/api/v1/refused-changes/{seen['id']}/resolve",
+                       {"comment": "不是我的"}, user=other)
+    assert status == 404
 
     # The worker discards it: the county never had the row, so it leaves the device too.
     assert a.store.discard(aside.seq) == "removed"
