@@ -45,8 +45,9 @@ def import_reply(store: DeviceStore, channel: Channel, path: str | Path) -> Sync
         pages = [page_from_dict(p) for p in reply["pages"]]
     except (ProtocolError, KeyError, TypeError) as err:
         raise SyncError(f"回复文件格式不正确：{err}", code="bad_message") from None
-    summary = SyncSummary(sent=ack.applied, repeated=ack.repeated, conflicts=ack.conflicts)
-    store.acknowledge(ack.acked_through)
+    summary = SyncSummary(sent=ack.applied, repeated=ack.repeated, conflicts=ack.conflicts,
+                          refused=len(ack.refused))
+    store.acknowledge(ack.acked_through, ack.refused)
     for page in pages:
         summary.received += apply_page(store, page)
     return summary

@@ -114,8 +114,12 @@ def _unlocked(db: str, passphrase: str) -> Iterator[DeviceStore]:
 
 
 def _summary(summary: SyncSummary) -> str:
-    return (f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
+    text = (f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
             f"新冲突 {summary.conflicts} 条")
+    if summary.refused:
+        text += (f"；县里退回 {summary.refused} 条，已另行保存（cunsync status 查看，"
+                 "cunsync set-aside resend/discard 处理）")
+    return text
 
 
 @click.group(context_settings=CONTEXT)
@@ -227,9 +231,13 @@ def status(db: str, as_json: bool) -> None:
                 f"SELECT count(*) FROM {rt.table} WHERE _disputed != '[]'").fetchone()[0]
             if count:
                 disputed[name] = count
+        set_aside = [{"seq": e.seq, "record_type": e.record_type, "row_id": e.row_id,
+                      "village": e.village_code, "op": e.op, "code": e.code,
+                      "message": e.message, "refused_at": e.refused_at}
+                     for e in store.set_aside(with_fields=False)]
         info = {"device_id": store.device_id, "server": store.meta("server"),
                 "pending": store.pending_count(), "last_sync": store.meta("last_sync"),
-                "under_review": disputed}
+                "under_review": disputed, "set_aside": set_aside}
     finally:
         store.close()
     if as_json:
@@ -243,6 +251,58 @@ def status(db: str, as_json: bool) -> None:
             click.echo(f"待审核：{RECORD_TYPES[name].label} {count} 条")
     else:
         click.echo("待审核：无")
+    if set_aside:
+        click.echo(f"县里退回：{len(set_aside)} 条（其余记录已照常上传）")
+        for entry in set_aside:
+            rt = RECORD_TYPES.get(entry["record_type"])
+            label = rt.label if rt else entry["record_type"]
+            click.echo(f"  第 {entry['seq']} 号  {label}（村 {entry['village']}）：{entry['message']}")
+        click.echo("  处理：cunsync set-aside resend 序号（原因消除后重新上传）"
+                   " 或 cunsync set-aside discard 序号（放弃）")
+    else:
+        click.echo("县里退回：无")
+
+
+@main.group("set-aside", context_settings=CONTEXT)
+def set_aside() -> None:
+    """Changes the county refused, kept aside: send one again or discard it.
+
+    Example: cunsync set-aside resend 42
+    """
+
+
+@set_aside.command("resend", context_settings=CONTEXT)
+@click.argument("seq", type=click.IntRange(min=1))
+@passphrase_option
+@click.pass_obj
+def set_aside_resend(db: str, seq: int, passphrase: str) -> None:
+    """Queue refused change SEQ again, to be sent at the next sync (once its cause is fixed).
+
+    Example: cunsync set-aside resend 42
+    """
+    with _unlocked(db, passphrase) as store, _refusals():
+        store.resend(seq)
+    click.echo(f"第 {seq} 号变更已放回待上传，下次同步时重新上传")
+
+
+@set_aside.command("discard", context_settings=CONTEXT)
+@click.argument("seq", type=click.IntRange(min=1))
+@passphrase_option
+@click.pass_obj
+def set_aside_discard(db: str, seq: int, passphrase: str) -> None:
+    """Give up refused change SEQ.
+
+    A refused new record is removed from this device (the county never had it); any other
+    refused change is undone here, and the next sync fetches the county's values again.
+
+    Example: cunsync set-aside discard 42
+    """
+    with _unlocked(db, passphrase) as store, _refusals():
+        outcome = store.discard(seq)
+    click.echo({"removed": f"已放弃第 {seq} 号变更：县里从未收到这条新记录，已从本设备删除",
+                "restored": f"已放弃第 {seq} 号变更：本设备上的改动已撤销，"
+                            "下次同步时将从县里取回该记录现在的内容",
+                "discarded": f"已放弃第 {seq} 号变更"}[outcome])
 
 
 @main.group(context_settings=CONTEXT)

@@ -34,6 +34,12 @@ class RuleViolation(CunsyncError):
     code = "rule_violation"
 
 
+class OutOfScope(CunsyncError):
+    """A write for a village outside this device's scope (the county would refuse it)."""
+
+    code = "out_of_scope"
+
+
 class Locked(CunsyncError):
     """The store is locked: unlock it with the worker's passphrase."""
 

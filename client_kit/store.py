@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -31,7 +32,8 @@ from .engine.hlc import HybridClock
 from .engine.ids import uuid7
 from .engine.jsontext import load_json
 from .engine.merge import apply_pulled, pulled_held, pulled_tombstone_applies
-from .errors import Locked, NotFound, RuleViolation, ValidationFailed
+from .engine.protocol import MAX_SEQ, Refused
+from .errors import Locked, NotFound, OutOfScope, RuleViolation, ValidationFailed
 from .field_cipher import FieldCipher, blind_index, is_sealed
 from .keystore import DeviceKeys
 from .migrator import Migrator, load_migrations
@@ -126,6 +128,25 @@ class RowCodec:
                 for i, name in enumerate(self.columns)}
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """A change the county refused on its own, kept out of the outbox until the worker sends
+    it again or discards it. ``fields`` are the values it carried (empty for a deletion)."""
+
+    seq: int
+    record_type: str
+    row_id: str
+    village_code: str
+    op: str
+    fields: dict[str, Any]
+    code: str
+    message: str
+    details: Any
+    refused_at: str
+    #: Whether the change made its row (then nothing of the row reached the county).
+    creates_row: bool = False
+
+
 class DeviceStore:
     """A team device's records. Open it with :meth:`open`."""
 
@@ -188,6 +209,7 @@ class DeviceStore:
         with self.transaction():
             self.conn.execute("DELETE FROM meta")
             self.conn.execute("DELETE FROM outbox")
+            self.conn.execute("DELETE FROM set_aside")
             for rt in RECORD_TYPES.values():
                 self.conn.execute(f"DELETE FROM {rt.table}")
         self.keys = None
@@ -460,6 +482,7 @@ class DeviceStore:
         with self.transaction():
             if "village_code" not in values or values["village_code"] is None:
                 values["village_code"] = self._inherited_village(rt, values)
+            self._check_scope(values["village_code"])
             if rt.natural_key:
                 missing = [k for k in rt.natural_key if values.get(k) is None]
                 if missing:
@@ -492,6 +515,7 @@ class DeviceStore:
             existing = self._row(rt, row_id)
             if existing is None or existing["_deleted"]:
                 raise NotFound(f"{rt.label}记录不存在或已删除")
+            self._check_scope(existing["village_code"])
             return self._update(rt, existing, dict(changes), revive=False)
 
     def _update(self, rt: RecordType, existing: dict[str, Any], changes: dict[str, Any],
@@ -530,6 +554,7 @@ class DeviceStore:
             existing = self._row(rt, row_id)
             if existing is None or existing["_deleted"]:
                 raise NotFound(f"{rt.label}记录不存在或已删除")
+            self._check_scope(existing["village_code"])
             hlc = self._tick()
             versions = dict(existing["_versions"])
             base = {k: v for k, v in versions.items()}
@@ -538,6 +563,19 @@ class DeviceStore:
             self._write_row(rt, _public(existing), versions, deleted=True,
                             disputed=existing["_disputed"])
             self._append_outbox(rt, row_id, existing["village_code"], hlc, DELETE, {}, base)
+
+    def villages(self) -> list[str]:
+        """The villages this device may write, as the county last said (empty: not known)."""
+        return [str(v) for v in json.loads(self.meta("villages", "[]") or "[]")]
+
+    def _check_scope(self, village: Any) -> None:
+        """Refuse a write for a village outside the device's known scope: the county would
+        refuse it, and the worker should hear it now rather than after a sync."""
+        known = self.villages()
+        if known and village not in known:
+            raise OutOfScope(
+                f"本设备只能录入以下村的数据：{'、'.join(known)}；村 {village} 不在本设备范围内",
+                details={"village_code": [f"所属村：{village} 不在本设备范围内"]})
 
     def _inherited_village(self, rt: RecordType, values: Mapping[str, Any]) -> str:
         if rt.parent is None:
@@ -610,13 +648,22 @@ class DeviceStore:
 
     def _append_outbox(self, rt: RecordType, row_id: str, village: str, hlc: int, op: str,
                        fields: Mapping[str, Any], base: Mapping[str, Version | None]) -> None:
-        self.conn.execute(
+        self._append_outbox_raw(rt.name, row_id, village, hlc, op, self._seal_outbox(fields),
+                                _encode({k: list(v) if v else None for k, v in base.items()}))
+
+    def _append_outbox_raw(self, type_name: str, row_id: str, village: str, hlc: int, op: str,
+                           fields: str, base: str) -> int:
+        cur = self.conn.execute(
             "INSERT INTO outbox (record_type, row_id, village_code, hlc, op, fields, base,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rt.name, row_id, village, hlc, op, self._seal_outbox(fields),
-             _encode({k: list(v) if v else None for k, v in base.items()}),
+            (type_name, row_id, village, hlc, op, fields, base,
              dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
         )
+        seq = int(cur.lastrowid or 0)
+        if seq > MAX_SEQ:
+            # The county refuses a sequence beyond MAX_SEQ; one made here would never sync.
+            raise RuleViolation("本设备的变更序号已用尽，请联系县级管理员")
+        return seq
 
     def _seal_outbox(self, fields: Mapping[str, Any]) -> str:
         text = _encode(fields)
@@ -667,10 +714,103 @@ class DeviceStore:
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
-    def acknowledge(self, through_seq: int) -> int:
-        """Drop outbox entries the server acknowledged; return how many."""
+    def acknowledge(self, through_seq: int, refused: Iterable[Refused] = ()) -> int:
+        """Drop outbox entries the server acknowledged; return how many.
+
+        The ones it ``refused`` are set aside with its reason (see :meth:`set_aside`), in the
+        same transaction: the changes behind them flow, and none is lost.
+        """
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         with self.transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO set_aside (seq, record_type, row_id, village_code, hlc,"
+                " op, fields, base, created_at, code, message, details, refused_at)"
+                " SELECT seq, record_type, row_id, village_code, hlc, op, fields, base,"
+                " created_at, ?, ?, ?, ? FROM outbox WHERE seq = ? AND seq <= ?",
+                [(r.code, r.message, None if r.details is None else _encode(r.details), now,
+                  r.seq, through_seq) for r in refused])
             return self.conn.execute("DELETE FROM outbox WHERE seq <= ?", (through_seq,)).rowcount
+
+    # -- changes the county refused --------------------------------------------------------
+
+    def set_aside(self, *, with_fields: bool = True) -> list[SetAside]:
+        """The changes the county refused, oldest first, with its reasons. Without
+        ``with_fields`` their values are left out (a locked store can list them then)."""
+        out = []
+        for (seq, rtype, row_id, village, op, fields, base, code, message, details,
+             refused_at) in self.conn.execute(
+                "SELECT seq, record_type, row_id, village_code, op, fields, base, code, message,"
+                " details, refused_at FROM set_aside ORDER BY seq").fetchall():
+            out.append(SetAside(seq, rtype, row_id, village, op,
+                                self._open_outbox(fields) if with_fields else {},
+                                code, message, None if details is None else load_json(details),
+                                refused_at, _is_create(op, base)))
+        return out
+
+    def set_aside_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM set_aside").fetchone()[0])
+
+    def _set_aside_row(self, seq: int) -> tuple[Any, ...]:
+        found = self.conn.execute(
+            "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base FROM set_aside"
+            " WHERE seq = ?", (seq,)).fetchone()
+        if found is None:
+            raise NotFound("没有这条被退回的变更")
+        return tuple(found)
+
+    def resend(self, seq: int) -> int:
+        """Queue a set-aside change again, as a new change with a fresh sequence and time
+        (after the county changed what made it refuse it, such as the device's villages).
+        Returns the new sequence."""
+        with self.transaction():
+            _, rtype, row_id, village, old_hlc, op, fields, base = self._set_aside_row(seq)
+            self._check_scope(village)
+            hlc = self._tick()
+            rt = record_type(rtype)
+            row = self._row(rt, row_id)
+            if row is not None:
+                # The row's fields that still carry the refused write now carry the new one.
+                old, new = (old_hlc, self.device_id), (hlc, self.device_id)
+                versions = {k: (new if v == old else v) for k, v in row["_versions"].items()}
+                if versions != row["_versions"]:
+                    self._write_row(rt, _public(row), versions, deleted=row["_deleted"],
+                                    disputed=row["_disputed"])
+            new_seq = self._append_outbox_raw(rtype, row_id, village, hlc, op, fields, base)
+            self.conn.execute("DELETE FROM set_aside WHERE seq = ?", (seq,))
+            return new_seq
+
+    def discard(self, seq: int) -> str:
+        """Give up a set-aside change; return what became of its row, for the worker.
+
+        A refused change that made its row leaves nothing at the county: the row is removed
+        here too (unless later changes of it wait). Otherwise the county keeps its own
+        values: the fields this change wrote lose their local version and the next sync
+        reads the county's log again from the start, so the row shows the county's values
+        rather than the refused ones.
+        """
+        with self.transaction():
+            _, rtype, row_id, _, hlc, op, _, base = self._set_aside_row(seq)
+            self.conn.execute("DELETE FROM set_aside WHERE seq = ?", (seq,))
+            rt = record_type(rtype)
+            row = self._row(rt, row_id)
+            if row is None:
+                return "discarded"
+            waiting = self.conn.execute(
+                "SELECT (SELECT count(*) FROM outbox WHERE record_type = ? AND row_id = ?)"
+                " + (SELECT count(*) FROM set_aside WHERE record_type = ? AND row_id = ?)",
+                (rtype, row_id, rtype, row_id)).fetchone()[0]
+            if _is_create(op, base) and not waiting:
+                self.conn.execute(f"DELETE FROM {rt.table} WHERE id = ?", (row_id,))
+                return "removed"
+            mine = (hlc, self.device_id)
+            versions = {k: v for k, v in row["_versions"].items() if v != mine}
+            deleted = row["_deleted"]
+            if op == DELETE and row["_versions"].get(DELETED) == mine:
+                deleted = False
+            self._write_row(rt, _public(row), versions, deleted=deleted,
+                            disputed=row["_disputed"])
+            self._set_meta("cursor", "0")
+            return "restored"
 
     def newest_pending_hlc(self) -> int:
         """The largest timestamp among unacknowledged writes (0 when there are none)."""
@@ -870,6 +1010,11 @@ def _entry_versions_text(entry: PulledEntry) -> str:
         if text is not None:
             return text
     return _versions_text(_entry_versions(entry))
+
+
+def _is_create(op: str, base_text: str) -> bool:
+    """Whether an outbox entry made its row: an upsert whose base names no version."""
+    return op != DELETE and "[" not in base_text
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:

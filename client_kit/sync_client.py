@@ -57,6 +57,8 @@ class SyncSummary:
     received: int = 0
     conflicts: int = 0
     repeated: int = 0
+    #: Changes the county refused on their own, now set aside on this device.
+    refused: int = 0
 
 
 class SyncClient:
@@ -132,7 +134,8 @@ class SyncClient:
                 if upcoming is not None:
                     flight = self.channel.send("push", upcoming.first, upcoming.body, net)
                     sent_at = time.monotonic()
-                self.store.acknowledge(ack.acked_through)
+                self.store.acknowledge(ack.acked_through, ack.refused)
+                summary.refused += len(ack.refused)
                 summary.sent += ack.applied
                 summary.repeated += ack.repeated
                 summary.conflicts += ack.conflicts

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack, ack_dict,
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, SCHEMA_VERSION, ack_dict,
                                         pack, page_dict, push_from_dict, unpack)
 
 from .errors import BadRequest, UpgradeRequired
@@ -43,7 +43,7 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     except ProtocolError as err:
         raise BadRequest(str(err), code="bad_message") from None
     after = body.get("after", 0)
-    if not isinstance(after, int) or after < 0:
+    if not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
         raise BadRequest("after 不能为负", code="bad_message")
     if message.schema_version < min_schema:
         raise UpgradeRequired("本设备的软件版本过旧，请升级后再导出",
@@ -52,8 +52,7 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     sync = SyncService(storage, max_ahead_ms=max_ahead_ms)
     result = sync.push(device, message.changes, app_version=message.app_version,
                        schema_version=message.schema_version)
-    reply["ack"] = ack_dict(Ack(result.acked_through, result.applied, result.repeated,
-                                result.conflicts))
+    reply["ack"] = ack_dict(result.ack())
     cursor = after
     while True:
         page = sync.pull(device, cursor, PAGE)
@@ -65,5 +64,6 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
             break
     received = sum(len(p["entries"]) for p in reply["pages"])
     summary = (f"{device.id}: applied {result.applied}, repeated {result.repeated}, "
-               f"conflicts {result.conflicts}; reply carries {received} changes")
+               f"conflicts {result.conflicts}, refused {len(result.refused)};"
+               f" reply carries {received} changes")
     return gate.seal(device, "bundle-reply", after, pack(reply), answering=opened), summary

@@ -21,10 +21,11 @@ from client_kit.engine.errors import ClockSkewError
 from client_kit.engine.hlc import HybridClock
 from client_kit.engine.merge import (ConflictDraft, MergeOutcome, RowState, hold_for_review,
                                      merge_change)
+from client_kit.engine.protocol import MAX_SEQ, Ack, Refused
 
 from .errors import ApiError, BadRequest, Conflict, InvalidRecord, NotFound, OutOfScope
-from .storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
-                      UserRecord)
+from .storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, RefusalRecord, Storage,
+                      StoredRow, UserRecord)
 
 SERVER_DEVICE = "server"
 
@@ -41,6 +42,12 @@ class PushResult:
     applied: int = 0
     repeated: int = 0
     conflicts: int = 0
+    refused: list[Refused] = field(default_factory=list)
+
+    def ack(self) -> Ack:
+        """The acknowledgement message a device reads."""
+        return Ack(self.acked_through, self.applied, self.repeated, self.conflicts,
+                   tuple(self.refused))
 
 
 @dataclass
@@ -66,6 +73,7 @@ class _Batch:
     log: list[LogDraft] = field(default_factory=list)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     pushed: list[tuple[int, str]] = field(default_factory=list)
+    refusals: list[RefusalRecord] = field(default_factory=list)
 
 
 def _load_merged(rt: RecordType, stored: StoredRow, changes: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +97,24 @@ def _new_row(rt: RecordType, change: Change, device: DeviceRecord, batch: _Batch
                               device.user_name))
     batch.dirty.setdefault(rt.name, set()).add(change.row_id)
     return True
+
+
+def _references(rt: RecordType) -> list[tuple[str, str]]:
+    """``(field, record type)`` of every row a row of ``rt`` refers to, its parent first."""
+    refs = [(rt.parent[1], rt.parent[0])] if rt.parent else []
+    return refs + [(name, ref_type) for name, ref_type in rt.references.items()]
+
+
+def _refusal(device: DeviceRecord, change: Change, err: ApiError) -> RefusalRecord:
+    details = err.details if isinstance(err.details, dict) else {}
+    details = {k: v for k, v in details.items() if k != "seq"} or None
+    return RefusalRecord(device.id, device.user_name, list(device.villages), change.seq,
+                         change.record_type, change.row_id, change.village, err.code,
+                         err.message, details, utc_now())
+
+
+def _refused(refusal: RefusalRecord) -> Refused:
+    return Refused(refusal.seq, refusal.code, refusal.message, refusal.details)
 
 
 def _details(err: ValidationError) -> dict[str, Any]:
@@ -115,7 +141,10 @@ class SyncService:
         """Apply a batch at most once, in sequence order, in one transaction.
 
         A sequence already applied with the same content is acknowledged again; with other
-        content the whole batch is refused and nothing changes.
+        content the whole batch is refused and nothing changes. A change that breaks a rule of
+        its own (its values, its village, the village of a row or of a row it refers to) is
+        refused alone: its sequence is consumed, nothing of it is applied, it is recorded for
+        the supervisors, and the changes after it go on (see docs/protocol.md).
         """
         self._check_shape(device, changes)
         with self.storage.atomic():
@@ -137,10 +166,14 @@ class SyncService:
                                    details={"seq": change.seq, "last_seq": fresh.last_seq})
                 else:
                     new.append((change, digest))
+            # A retried batch is answered as the first time: the refusals among its repeats.
+            refused = [_refused(r) for r in self.storage.refusals_for(device.id, seen).values()]
             batch = self._merge_batch(fresh, new)
-            result.applied = len(new)
+            result.applied = len(new) - len(batch.refusals)
             result.conflicts = sum(1 for c in batch.conflicts
                                    if c.status in ("open", "candidate"))
+            result.refused = sorted(refused + [_refused(r) for r in batch.refusals],
+                                    key=lambda r: r.seq)
             self._write_batch(fresh, batch)
             updates: dict[str, Any] = {"last_seen_at": utc_now(),
                                        "acknowledged": fresh.acknowledged + len(new)}
@@ -160,11 +193,14 @@ class SyncService:
                 # one line per applied batch.
                 self.storage.append_audit(AuditEntry(
                     utc_now(), device.user_name, "sync.push", device.id,
-                    {"seqs": [new[0][0].seq, new[-1][0].seq], "applied": len(new),
-                     "conflicts": result.conflicts}))
+                    {"seqs": [new[0][0].seq, new[-1][0].seq], "applied": result.applied,
+                     "conflicts": result.conflicts,
+                     **({"refused": [r.seq for r in batch.refusals]} if batch.refusals
+                        else {})}))
         return result
 
     def _check_shape(self, device: DeviceRecord, changes: list[Change]) -> None:
+        """What concerns the batch as a whole: sequences positive, increasing, in range."""
         previous = None
         for change in changes:
             where = {"seq": change.seq}
@@ -173,33 +209,45 @@ class SyncService:
             previous = change.seq
             if change.seq < 1:
                 raise BadRequest("变更序号必须为正整数", details=where)
-            rt = RECORD_TYPES.get(change.record_type)
-            if rt is None:
-                raise BadRequest(f"未知的记录类型 {change.record_type!r}",
-                                 code="unknown_record_type", details=where)
-            if change.village not in device.villages:
-                raise OutOfScope(f"本设备无权写入村 {change.village} 的数据", details=where)
-            if change.fields.get(DELETED, False) is not False:
-                raise InvalidRecord("_deleted 只能为 false（恢复记录）", details=where)
-            unknown = [k for k in change.fields
-                       if k not in rt.fields and k not in ("village_code", DELETED)]
-            unknown += [k for k in change.base if k not in rt.fields and k not in (
-                "village_code", DELETED)]
-            if unknown:
-                raise InvalidRecord(f"{rt.label}没有字段 {unknown[0]}",
-                                    details={**where, unknown[0]: ["未知字段"]})
-            if change.fields.get("village_code", change.village) != change.village:
-                raise InvalidRecord("所属村与变更不一致", code="village_mismatch", details=where)
-            if change.op != DELETE and not change.fields:
-                raise BadRequest("更新没有任何字段", details=where)
+            if change.seq > MAX_SEQ:
+                raise BadRequest(f"变更序号超出范围（最大 {MAX_SEQ}）", code="seq_out_of_range",
+                                 details={**where, "max": MAX_SEQ})
+
+    @staticmethod
+    def _check_change(device: DeviceRecord, change: Change) -> RecordType:
+        """A change's own shape: its type, fields and village (an :class:`ApiError` refuses
+        that change alone)."""
+        where = {"seq": change.seq}
+        rt = RECORD_TYPES.get(change.record_type)
+        if rt is None:
+            raise BadRequest(f"未知的记录类型 {change.record_type!r}",
+                             code="unknown_record_type", details=where)
+        if change.village not in device.villages:
+            raise OutOfScope(f"本设备无权写入村 {change.village} 的数据", details=where)
+        if change.fields.get(DELETED, False) is not False:
+            raise InvalidRecord("_deleted 只能为 false（恢复记录）", details=where)
+        unknown = [k for k in change.fields
+                   if k not in rt.fields and k not in ("village_code", DELETED)]
+        unknown += [k for k in change.base if k not in rt.fields and k not in (
+            "village_code", DELETED)]
+        if unknown:
+            raise InvalidRecord(f"{rt.label}没有字段 {unknown[0]}",
+                                details={**where, unknown[0]: ["未知字段"]})
+        if change.fields.get("village_code", change.village) != change.village:
+            raise InvalidRecord("所属村与变更不一致", code="village_mismatch", details=where)
+        if change.op != DELETE and not change.fields:
+            raise BadRequest("更新没有任何字段", details=where)
+        return rt
 
     def _merge_batch(self, device: DeviceRecord, changes: list[tuple[Change, str]]) -> _Batch:
         batch = _Batch()
         by_type: dict[str, set[str]] = {}
         for change, _ in changes:
-            by_type.setdefault(change.record_type, set()).add(change.row_id)
+            if change.record_type in RECORD_TYPES:
+                by_type.setdefault(change.record_type, set()).add(change.row_id)
         for type_name, ids in by_type.items():
             batch.rows[type_name] = self.storage.load_rows(type_name, ids)
+        references = self._referenced_villages([c for c, _ in changes])
         clock = HybridClock(int(self.storage.get_setting("hlc") or 0), self.max_ahead_ms)
         now = self.clock_ms()
         users = _UserNames(self.storage, device)
@@ -208,14 +256,21 @@ class SyncService:
                 clock.receive(change.hlc, now)
             except ClockSkewError as err:
                 raise Conflict(err.args[0], code=err.code, details={"seq": change.seq}) from None
-            rt = RECORD_TYPES[change.record_type]
-            stored = batch.rows[rt.name].get(change.row_id)
-            if stored is not None and stored.village_code != change.village:
-                raise OutOfScope("该记录属于其他村，不能以本村名义修改",
-                                 details={"seq": change.seq})
-            change = self._validated(rt, change, stored)
+            batch.pushed.append((change.seq, digest))
+            try:
+                rt = self._check_change(device, change)
+                stored = batch.rows[rt.name].get(change.row_id)
+                if stored is not None and stored.village_code != change.village:
+                    raise OutOfScope(f"该{rt.label}记录属于村 {stored.village_code}，不能以村"
+                                     f" {change.village} 的名义修改",
+                                     code="row_of_other_village",
+                                     details={"seq": change.seq, "village": stored.village_code})
+                change = self._validated(rt, change, stored)
+                self._check_references(rt, change, batch, references)
+            except ApiError as err:
+                batch.refusals.append(_refusal(device, change, err))
+                continue
             if stored is None and change.op != DELETE and _new_row(rt, change, device, batch):
-                batch.pushed.append((change.seq, digest))
                 continue
             state = stored.state if stored else RowState()
             outcome = merge_change(state, change, device.id, rt.policies)
@@ -226,9 +281,46 @@ class SyncService:
                 stored = StoredRow(change.row_id, change.village, state)
                 batch.rows[rt.name][change.row_id] = stored
             self._apply_outcome(rt, stored, change, outcome, device, users, batch)
-            batch.pushed.append((change.seq, digest))
         self.storage.set_setting("hlc", str(clock.last))
         return batch
+
+    def _referenced_villages(self, changes: list[Change]) -> dict[str, dict[str, str]]:
+        """The village of every stored row the changes refer to, one look-up per type."""
+        wanted: dict[str, set[str]] = {}
+        for change in changes:
+            rt = RECORD_TYPES.get(change.record_type)
+            if rt is None or change.op == DELETE:
+                continue
+            for field_name, ref_type in _references(rt):
+                value = change.fields.get(field_name)
+                if isinstance(value, str):
+                    wanted.setdefault(ref_type, set()).add(value)
+        return {ref_type: self.storage.row_villages(ref_type, ids)
+                for ref_type, ids in wanted.items()}
+
+    @staticmethod
+    def _check_references(rt: RecordType, change: Change, batch: _Batch,
+                          stored: dict[str, dict[str, str]]) -> None:
+        """Every row the change refers to exists and belongs to the change's own village (a
+        row made earlier in the same batch counts; a refused one does not)."""
+        if change.op == DELETE:
+            return
+        for field_name, ref_type in _references(rt):
+            ref_id = change.fields.get(field_name)
+            if ref_id is None:
+                continue
+            made = batch.rows.get(ref_type, {}).get(ref_id)
+            village = made.village_code if made is not None else stored.get(
+                ref_type, {}).get(ref_id)
+            label = rt.label_of(field_name)
+            where = {"seq": change.seq, "field": field_name}
+            if village is None:
+                raise InvalidRecord(f"{label}在服务器上不存在", code="reference_not_found",
+                                    details=where)
+            if village != change.village:
+                raise OutOfScope(f"{label}属于其他村（{village}），不能在村 {change.village} 的记录中引用",
+                                 code="reference_out_of_village",
+                                 details={**where, "village": village})
 
     def _validated(self, rt: RecordType, change: Change, stored: StoredRow | None) -> Change:
         """Check a change's values against its schema; return it with normalised values."""
@@ -321,6 +413,8 @@ class SyncService:
         self.storage.append_log(batch.log)
         if batch.conflicts:
             self.storage.add_conflicts(batch.conflicts)
+        if batch.refusals:
+            self.storage.add_refusals(batch.refusals)
         self.storage.record_pushed(device.id, batch.pushed)
 
     # -- pull ------------------------------------------------------------------------------

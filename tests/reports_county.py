@@ -57,8 +57,10 @@ class County:
         seq = next(self.seq)
         device = self.storage.get_device(self.device.id)
         assert device is not None
-        self.service.push(device, [Change(seq, type_name, row_id, village, pack(10**12, seq),
-                                          fields=fields, base=base)])
+        result = self.service.push(device, [Change(seq, type_name, row_id, village,
+                                                   pack(10**12, seq), fields=fields, base=base)])
+        # The server refuses a bad change alone now: a fixture write must never be one.
+        assert not result.refused, result.refused
         self.storage.conn.execute(
             "UPDATE change_log SET at = ? WHERE cursor = (SELECT max(cursor) FROM change_log)",
             (at + "T04:00:00.000Z",))  # noon in China
@@ -87,9 +89,10 @@ class County:
         seq = next(self.seq)
         device = self.storage.get_device(self.device.id)
         assert device is not None
-        self.service.push(device, [Change(seq, type_name, row_id, stored.village_code,
-                                          pack(10**12, seq), op="delete",
-                                          base=dict(stored.state.versions))])
+        result = self.service.push(device, [Change(seq, type_name, row_id, stored.village_code,
+                                                   pack(10**12, seq), op="delete",
+                                                   base=dict(stored.state.versions))])
+        assert not result.refused, result.refused
         self.storage.conn.execute(
             "UPDATE change_log SET at = ? WHERE cursor = (SELECT max(cursor) FROM change_log)",
             (at + "T04:00:00.000Z",))

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from client_kit.engine.merge import RowState
-from server.storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, StoredRow,
-                            UserRecord)
+from server.storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, RefusalRecord,
+                            StoredRow, UserRecord)
 from server.storage.base import LoginFailures
 
 V1, V2 = "522731100201", "522731100202"
@@ -226,3 +226,47 @@ class StorageConformance:
             storage.clear_login_failures("jiandu")
             storage.clear_login_failures("jiandu")
         assert storage.get_login_failures("jiandu") is None
+
+    def test_refused_changes_are_kept_listed_in_scope_and_resolved(self, storage):
+        def refusal(seq: int, village: str, device_villages: list[str],
+                    at: str) -> RefusalRecord:
+            return RefusalRecord("dev-a", "worker", device_villages, seq, "household",
+                                 f"h{seq}", village, "out_of_scope", "本设备无权写入",
+                                 {"field": "village_code"}, at)
+
+        with storage.atomic():
+            ids = storage.add_refusals([
+                refusal(3, V2, [V1], "2026-11-01T00:00:00+00:00"),
+                refusal(5, V1, [V1], "2026-11-02T00:00:00+00:00")])
+        first = storage.get_refusal(ids[0])
+        assert first is not None and first.status == "open" and first.id == ids[0]
+        assert (first.details, first.device_villages) == ({"field": "village_code"}, [V1])
+        assert storage.get_refusal(2 ** 63) is None and storage.get_refusal(999) is None
+        assert sorted(storage.refusals_for("dev-a", [3, 4, 5, 6])) == [3, 5]
+        assert storage.refusals_for("dev-b", [3]) == {} and storage.refusals_for("dev-a", []) == {}
+        # Newest first; a supervisor of V1 sees the V2 one too (its device works in V1).
+        assert [r.seq for r in storage.list_refusals()] == [5, 3]
+        assert [r.seq for r in storage.list_refusals(scope=[V1])] == [5, 3]
+        assert [r.seq for r in storage.list_refusals(scope=[V2])] == [3]
+        assert [r.seq for r in storage.list_refusals(scope=[V2[:9]])] == [5, 3]  # township
+        assert storage.list_refusals(scope=["522732"]) == []
+        assert storage.list_refusals(scope=[]) == [] and storage.count_refusals() == 2
+        assert storage.count_refusals(scope=[V2]) == 1
+        assert [r.seq for r in storage.list_refusals(limit=1, offset=1)] == [3]
+        with storage.atomic():
+            storage.settle_refusals([ids[0]], resolved_at="2026-11-03T00:00:00+00:00",
+                                    resolved_by="jiandu", comment="已核实")
+        assert [r.seq for r in storage.list_refusals()] == [5]
+        [done] = storage.list_refusals(statuses=("resolved",))
+        assert (done.resolved_by, done.comment, done.status) == ("jiandu", "已核实", "resolved")
+        assert storage.count_refusals(statuses=("open", "resolved")) == 2
+
+    def test_row_villages_names_the_village_of_each_stored_row(self, storage):
+        with storage.atomic():
+            storage.save_rows("household", [
+                StoredRow("h1", V1, RowState({"village_code": V1, "head_name": "甲"}, {},
+                                             False, set(), True)),
+                StoredRow("h2", V2, RowState({"village_code": V2, "head_name": "乙"}, {},
+                                             True, set(), True))])
+        assert storage.row_villages("household", ["h1", "h2", "nope"]) == {"h1": V1, "h2": V2}
+        assert storage.row_villages("household", []) == {}

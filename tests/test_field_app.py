@@ -45,7 +45,6 @@ def device(tmp_path) -> dict[str, Any]:
     path = tmp_path / "device.sqlite"
     store = DeviceStore.open(path)
     store.install_keys(keystore.generate(), PASS)
-    store.set_meta("villages", json.dumps([VILLAGE_A]))
     store.set_meta("server", "http://127.0.0.1:9")  # nothing listens there
     county = keystore.generate()  # stands in for the county's keys: never reached
     store.set_meta("server_keys", json.dumps([{
@@ -66,6 +65,9 @@ def device(tmp_path) -> dict[str, Any]:
     store.create("village", {"village_code": VILLAGE_B, "name": "龙井村", "township": "青山镇",
                              "county": "长顺坝县"})
     store.create("household", {"village_code": VILLAGE_B, "head_name": "外村户"})
+    # Told its villages only now: a device refuses to write outside them (those rows stand for
+    # data it holds from before, such as an earlier scope).
+    store.set_meta("villages", json.dumps([VILLAGE_A]))
     store.close()
     return {"path": path, **rows}
 

@@ -34,8 +34,18 @@ def county(tmp_path):
     stored.state.values["end_date"] = "2027-01-01"
     with c.storage.atomic():
         c.storage.save_rows("appointment", [stored])
-    # Two posts at once, as two offline tablets can record.
-    appoint("丙", "护路员", "2026-02-01", "2027-01-31")
+    # Two posts at once, as two offline tablets can record; one of them in another village.
+    # Sync refuses a village-B appointment of a village-A person now (a reference must stay in
+    # its village), but older servers let it through: recorded for a stand-in of village B,
+    # then pointed at 丙 in the database itself.
+    stand_in = c.person(c.household(V2, "戊", ["tuopin"]), "戊", labour="weak")
+    cross = c.add("appointment", post_id=post["护路员"], person_id=stand_in,
+                  start_date="2026-02-01", end_date="2027-01-31", accident_insurance=True,
+                  status="active")
+    stored = c.storage.load_rows("appointment", [cross])[cross]
+    stored.state.values["person_id"] = people["丙"]
+    with c.storage.atomic():
+        c.storage.save_rows("appointment", [stored])
     appoint("丙", "水管员", "2026-03-01", "2027-02-28")
     appoint("丁", "护林员", "2025-01-01", "2025-12-31", status="ended", ended_on="2025-12-31")
     for day, status in (("2026-02-28", "on_post"), ("2026-03-01", "on_post"),

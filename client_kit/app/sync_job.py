@@ -59,8 +59,11 @@ class JobState:
 
 
 def summary_text(summary: SyncSummary) -> str:
-    return (f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
+    text = (f"同步完成：上传 {summary.sent} 条，下载 {summary.received} 条，"
             f"新冲突 {summary.conflicts} 条")
+    if summary.refused:
+        text += f"；县里退回 {summary.refused} 条（见下方“被退回的变更”）"
+    return text
 
 
 class SyncJob:

@@ -8,12 +8,11 @@ Every decoder checks the shape with a marshmallow schema and raises :class:`Prot
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from .changes import Change, PulledEntry, compact_json
 from .errors import ProtocolError
@@ -33,6 +32,13 @@ PULL_GZIP_LEVEL = 4
 
 #: A decompressed message may be at most this large (a defence against zip bombs).
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+#: The largest sequence number a change may carry (and the largest integer any message field
+#: that names a position takes: a pull cursor, a pending count). 2^53 keeps every such number
+#: exact in any JSON reader and far inside SQLite's signed 64-bit integers; a device makes one
+#: sequence per write, so it never gets near it, and a server refuses a push beyond it
+#: (``400 seq_out_of_range``) rather than accept a sequence that leaves no room after it.
+MAX_SEQ = 2 ** 53
 
 
 def pack(payload: dict[str, Any]) -> bytes:
@@ -81,11 +87,26 @@ class _PushSchema(Schema):
     changes = _Array(required=True)
 
 
+class _RefusedSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    seq = fields.Integer(required=True, strict=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw(load_default=None, allow_none=True)
+
+
 class _AckSchema(Schema):
+    # Fields a later server adds are ignored, so an acknowledgement can grow.
+    class Meta:
+        unknown = EXCLUDE
+
     acked_through = fields.Integer(required=True, strict=True)
     applied = fields.Integer(required=True, strict=True)
     repeated = fields.Integer(required=True, strict=True)
     conflicts = fields.Integer(required=True, strict=True)
+    refused = fields.List(fields.Nested(_RefusedSchema), load_default=list)
 
 
 class _PullSchema(Schema):
@@ -147,20 +168,42 @@ def push_from_dict(payload: Any) -> PushMessage:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """One change the server refused on its own: its sequence was consumed, nothing of it
+    was applied, and the changes after it went on (see docs/protocol.md)."""
+
+    seq: int
+    code: str
+    message: str
+    details: Any = None
+
+
+@dataclass(frozen=True)
 class Ack:
+    """The answer to a push: every sequence through ``acked_through`` is settled, applied
+    (``applied``, ``repeated``) or ``refused``."""
+
     acked_through: int
     applied: int
     repeated: int
     conflicts: int
+    refused: tuple[Refused, ...] = ()
 
 
-def ack_dict(ack: Ack) -> dict[str, int]:
-    return {"acked_through": ack.acked_through, "applied": ack.applied,
-            "repeated": ack.repeated, "conflicts": ack.conflicts}
+def ack_dict(ack: Ack) -> dict[str, Any]:
+    """The acknowledgement's JSON. ``refused`` appears only when some change was refused, so
+    an answer without refusals is what devices before it read."""
+    body: dict[str, Any] = {"acked_through": ack.acked_through, "applied": ack.applied,
+                            "repeated": ack.repeated, "conflicts": ack.conflicts}
+    if ack.refused:
+        body["refused"] = [{"seq": r.seq, "code": r.code, "message": r.message,
+                            **({"details": r.details} if r.details is not None else {})}
+                           for r in ack.refused]
+    return body
 
 
 def encode_ack(ack: Ack) -> bytes:
-    return json.dumps(ack_dict(ack), separators=(",", ":")).encode()
+    return compact_json(ack_dict(ack)).encode("utf-8")
 
 
 def decode_ack(data: bytes) -> Ack:
@@ -170,7 +213,10 @@ def decode_ack(data: bytes) -> Ack:
 def ack_from_dict(payload: Any) -> Ack:
     if not isinstance(payload, dict):
         raise ProtocolError("确认消息应为 JSON 对象")
-    return Ack(**_load(_AckSchema(), payload))
+    body = _load(_AckSchema(), payload)
+    refused = tuple(Refused(r["seq"], r["code"], r["message"], r.get("details"))
+                    for r in body.pop("refused"))
+    return Ack(**body, refused=refused)
 
 
 @dataclass(frozen=True)

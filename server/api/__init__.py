@@ -37,13 +37,14 @@ def _http_error(err: HTTPException):  # type: ignore[no-untyped-def]
 
 
 def register(app: Flask) -> None:
-    from . import conflicts, devices, docs, reports, sync
+    from . import conflicts, devices, docs, refusals, reports, sync
 
     app.register_blueprint(sync.bp)
     app.register_blueprint(conflicts.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(devices.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(refusals.bp)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(StorageBusy, _storage_busy)
     app.register_error_handler(RequestEntityTooLarge,

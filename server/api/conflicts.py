@@ -22,6 +22,12 @@ SUPERVISORS = ("supervisor", "admin")
 #: ``candidate``: a later change to a disputed field, joined to the field's open conflict.
 STATUSES = ("open", "auto", "resolved", "acknowledged", "superseded", "candidate")
 
+#: Bounds of integers a caller gives: far beyond any real value, inside SQLite's 64-bit
+#: integers and ``datetime``'s range (a number beyond them is a 400, never a 500).
+MAX_ID = 2 ** 53
+MAX_OFFSET = 2 ** 31
+MAX_AGE_DAYS = 36500
+
 
 class ListQuery(Schema):
     village = fields.String(load_default=None)
@@ -29,9 +35,10 @@ class ListQuery(Schema):
                                 validate=validate.OneOf(sorted(RECORD_TYPES)))
     status = fields.String(load_default="open", validate=validate.OneOf(
         list(STATUSES)))
-    min_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    min_age_days = fields.Integer(load_default=None, validate=validate.Range(min=0,
+                                                                           max=MAX_AGE_DAYS))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
 
 
 class ResolveBody(Schema):
@@ -49,8 +56,8 @@ class ResolveBody(Schema):
 
 
 class AcknowledgeBody(Schema):
-    ids = fields.List(fields.Integer(strict=True), required=True,
-                      validate=validate.Length(min=1, max=1000))
+    ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
+                      required=True, validate=validate.Length(min=1, max=1000))
 
 
 def _load(schema: Schema, data: Any) -> dict[str, Any]:

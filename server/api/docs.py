@@ -112,9 +112,11 @@ SPEC: dict[str, Any] = {
                 _param("status", "query", {"type": "string", "enum": [
                     "open", "auto", "resolved", "acknowledged", "superseded", "candidate"]},
                        "status"),
-                _param("min_age_days", "query", {"type": "integer"}, "at least this old"),
+                _param("min_age_days", "query", {"type": "integer", "minimum": 0,
+                                                 "maximum": 36500}, "at least this old"),
                 _param("limit", "query", {"type": "integer"}, "page size"),
-                _param("offset", "query", {"type": "integer"}, "offset")])},
+                _param("offset", "query", {"type": "integer", "minimum": 0,
+                                           "maximum": 2 ** 31}, "offset")])},
         "/api/v1/conflicts/{conflict_id}": {"get": _op(
             "One conflict with base, current and incoming values, every candidate value"
             " (newest first) and the row", _PERSON,
@@ -136,6 +138,31 @@ SPEC: dict[str, Any] = {
             requestBody={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["ids"],
                 "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}}}})},
+        "/api/v1/refused-changes": {"get": _op(
+            "Changes the server refused one by one, newest first, in the supervisor's scope",
+            _PERSON,
+            {"200": {"description": "refused changes and their total", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "refused": {"type": "array",
+                                "items": {"$ref": "#/components/schemas/RefusedChange"}},
+                    "total": {"type": "integer"}}}}}},
+             "400": _ERROR, "401": _ERROR, "403": _ERROR},
+            parameters=[
+                _param("status", "query", {"type": "string", "enum": [
+                    "open", "resolved", "all"]}, "status (default open)"),
+                _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000},
+                       "page size"),
+                _param("offset", "query", {"type": "integer", "minimum": 0,
+                                           "maximum": 2 ** 31}, "offset")])},
+        "/api/v1/refused-changes/{refusal_id}/resolve": {"post": _op(
+            "Mark a refused change resolved, with a comment (audited; changes no record)",
+            _PERSON,
+            {"200": {"description": "the refused change, resolved"}, "400": _ERROR,
+             "401": _ERROR, "404": _ERROR, "409": _ERROR},
+            parameters=[_param("refusal_id", "path", {"type": "integer"}, "id", True)],
+            requestBody={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["comment"],
+                "properties": {"comment": {"type": "string", "minLength": 1}}}}}})},
         "/api/v1/records/{record_type}/{row_id}/history": {"get": _op(
             "Every value a row ever had and every conflict on it", _PERSON,
             {"200": {"description": "history"}, "401": _ERROR, "404": _ERROR},
@@ -180,7 +207,25 @@ SPEC: dict[str, Any] = {
                                           "items": {"$ref": "#/components/schemas/Change"}}}},
             "Ack": {"type": "object", "properties": {
                 "acked_through": {"type": "integer"}, "applied": {"type": "integer"},
-                "repeated": {"type": "integer"}, "conflicts": {"type": "integer"}}},
+                "repeated": {"type": "integer"}, "conflicts": {"type": "integer"},
+                "refused": {"type": "array", "description": "present only when some change "
+                            "was refused alone (docs/protocol.md, push rule 4)",
+                            "items": {"type": "object", "required": ["seq", "code", "message"],
+                                      "properties": {"seq": {"type": "integer"},
+                                                     "code": {"type": "string"},
+                                                     "message": {"type": "string"},
+                                                     "details": {}}}}}},
+            "RefusedChange": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "device_id": {"type": "string"},
+                "user_name": {"type": "string"}, "seq": {"type": "integer"},
+                "record_type": {"type": "string"}, "record_label": {"type": "string"},
+                "row_id": {"type": "string"}, "village_code": {"type": "string"},
+                "code": {"type": "string"}, "code_label": {"type": "string"},
+                "message": {"type": "string"}, "details": {},
+                "created_at": {"type": "string"},
+                "status": {"type": "string", "enum": ["open", "resolved"]},
+                "resolved_at": {"type": "string"}, "resolved_by": {"type": "string"},
+                "comment": {"type": "string"}}},
             "PullPage": {"type": "object", "properties": {
                 "entries": {"type": "array", "items": {"type": "array", "description":
                             "[cursor, record_type, row_id, village, fields, versions, "

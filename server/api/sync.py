@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 
 from client_kit.engine.envelope import Opened
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, SCHEMA_VERSION, Ack,
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, SCHEMA_VERSION, Ack,
                                         decode_push, encode_ack, pack, pack_pull_page,
                                         unpack)
 
@@ -29,6 +29,8 @@ SKEW_LIMIT_MS = 100 * 365 * 24 * 3600 * 1000
 def check_schema(version: Any, minimum: int) -> None:
     if not isinstance(version, int) or isinstance(version, bool):
         raise BadRequest("缺少 schema_version", code="missing_schema_version")
+    if version > MAX_SEQ:
+        raise BadRequest("schema_version 超出范围", code="bad_request")
     if version < minimum:
         raise UpgradeRequired(
             f"本设备的软件版本过旧（数据版本 {version}，服务器至少需要 {minimum}），请升级后再同步；"
@@ -81,7 +83,7 @@ def hello():  # type: ignore[no-untyped-def]
     check_schema(message.get("schema_version"), _minimum())
     progress = {k: message[v] for k, v in (("pending", "pending"), ("pull_cursor", "cursor"))
                 if isinstance(message.get(v), int) and not isinstance(message.get(v), bool)
-                and message[v] >= 0}
+                and 0 <= message[v] <= MAX_SEQ}
     # The device sealed the hello with its own clock just before sending it (the signed header's
     # ``time``): against ours, that is how far off its clock is now, whatever the age of the
     # records it is about to upload.
@@ -101,7 +103,7 @@ def apply_push(sync: SyncService, device: DeviceRecord, payload: bytes) -> Ack:
     check_schema(message.schema_version, _minimum())
     result = sync.push(device, message.changes, app_version=message.app_version,
                        schema_version=message.schema_version)
-    return Ack(result.acked_through, result.applied, result.repeated, result.conflicts)
+    return result.ack()
 
 
 @bp.post("/push")
@@ -120,8 +122,9 @@ def push():  # type: ignore[no-untyped-def]
 
 def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any,
               schema_version: int = SCHEMA_VERSION) -> bytes:
-    if not isinstance(after, int) or not isinstance(limit, int) or after < 0 or limit < 1:
-        raise BadRequest("after 不能为负，limit 至少为 1", code="bad_request")
+    if (not isinstance(after, int) or not isinstance(limit, int) or isinstance(after, bool)
+            or isinstance(limit, bool) or not 0 <= after <= MAX_SEQ or limit < 1):
+        raise BadRequest(f"after 应在 0 到 {MAX_SEQ} 之间，limit 至少为 1", code="bad_request")
     limit = min(limit, int(current_app.config["PULL_PAGE_MAX"]))
     page = sync.pull_wire(device, after, limit,
                           compact=schema_version >= COMPACT_VERSIONS_SINCE)

@@ -1,8 +1,10 @@
 """The supervisors' console: server-rendered pages in Chinese under ``/console``.
 
-Four concerns, four blueprints nested in one: ``session`` (login, logout, who is logged in),
+Five concerns, five blueprints nested in one: ``session`` (login, logout, who is logged in),
 ``conflicts`` (the queue and settling conflicts), ``devices`` (sync health, enrolment codes,
-revoking and wiping) and ``reports`` (the policy reports, with a chart where it helps). Every change goes through the same functions as the JSON API and the CLI
+revoking and wiping), ``refusals`` (changes the server refused one by one) and ``reports``
+(the policy reports, with a chart where it helps). Every change goes through the same
+functions as the JSON API and the CLI
 (:class:`server.sync_service.SyncService`, :mod:`server.enrolment`, :mod:`server.accounts`), so
 the audit log records it the same way. Pages use only the server's own CSS and script
 (``server/static``): the county LAN may have no internet.
@@ -15,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, render_template
 
 from ..errors import ApiError, StorageBusy
-from . import conflicts, csrf, devices, present, reports, session
+from . import conflicts, csrf, devices, present, refusals, reports, session
 from .errors import ConsoleError
 from .settings import DEFAULTS
 
@@ -24,6 +26,7 @@ bp.register_blueprint(session.bp)
 bp.register_blueprint(conflicts.bp)
 bp.register_blueprint(devices.bp)
 bp.register_blueprint(reports.bp)
+bp.register_blueprint(refusals.bp)
 
 #: Only the server's own files; no inline script; never framed by another site.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

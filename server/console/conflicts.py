@@ -27,11 +27,17 @@ AGES = [(0, "不限"), (1, "1 天以上"), (3, "3 天以上"), (7, "7 天以上"
 TABS = [("open", "待处理冲突"), ("auto", "自动合并提示")]
 ACTIONS = [("current", "保留现值"), ("incoming", "采用新提交值"), ("corrected", "更正为新值")]
 MAX_COMMENT = 500
+#: Bounds of integer query arguments: far beyond any real page or age, far inside what SQLite
+#: and ``datetime`` take.
+MAX_INT_ARG = 2 ** 31
+MAX_AGE_DAYS = 36500
 
 
-def _int_arg(name: str, default: int) -> int:
+def _int_arg(name: str, default: int, maximum: int = MAX_INT_ARG) -> int:
+    """A non-negative integer query argument, at most ``maximum`` (a number beyond any real
+    one is not an error for a page: it is taken as the largest)."""
     try:
-        return max(0, int(request.args.get(name, default)))
+        return min(max(0, int(request.args.get(name, default))), maximum)
     except ValueError:
         return default
 
@@ -58,7 +64,7 @@ def queue():  # type: ignore[no-untyped-def]
     record_type = request.args.get("record_type", "")
     if record_type not in RECORD_TYPES:
         record_type = ""
-    min_age = _int_arg("min_age_days", 0)
+    min_age = _int_arg("min_age_days", 0, MAX_AGE_DAYS)
     if min_age not in dict(AGES):
         min_age = 0
     page = max(1, _int_arg("page", 1))
@@ -341,7 +347,7 @@ def acknowledge():  # type: ignore[no-untyped-def]
     whole_page = request.form.get("scope") == "page"
     raw = request.form.getlist("page_ids" if whole_page else "ids")
     try:
-        ids = sorted({int(i) for i in raw})[:1000]
+        ids = sorted({int(i) for i in raw if 0 < int(i) <= MAX_INT_ARG})[:1000]
     except ValueError:
         ids = []
     if not ids:

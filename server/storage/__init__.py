@@ -7,11 +7,11 @@ each backend must pass (subclass it with a one-line fixture). The sync logic in
 
 from client_kit.field_cipher import FieldCipher
 
-from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Storage, StoredRow,
-                   UserRecord)
+from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, RefusalRecord, Storage,
+                   StoredRow, UserRecord)
 
-__all__ = ["AuditEntry", "ConflictRecord", "DeviceRecord", "LogDraft", "Storage", "StoredRow",
-           "UserRecord"]
+__all__ = ["AuditEntry", "ConflictRecord", "DeviceRecord", "LogDraft", "RefusalRecord", "Storage",
+           "StoredRow", "UserRecord"]
 
 
 def open_storage(url: str, cipher: FieldCipher | None = None, *,

@@ -67,6 +67,31 @@ class ConflictRecord:
 
 
 @dataclass
+class RefusalRecord:
+    """A pushed change the server refused on its own (its sequence consumed, nothing applied).
+
+    ``status`` is ``open`` until a supervisor marks it ``resolved`` (``resolved_by``,
+    ``resolved_at``, ``comment``)."""
+
+    device_id: str
+    user_name: str | None
+    device_villages: list[str]
+    seq: int
+    record_type: str
+    row_id: str
+    village_code: str
+    code: str
+    message: str
+    details: Any
+    created_at: str
+    status: str = "open"
+    id: int | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    comment: str | None = None
+
+
+@dataclass
 class DeviceRecord:
     id: str
     user_name: str
@@ -198,6 +223,44 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def record_pushed(self, device_id: str, items: Iterable[tuple[int, str]]) -> None:
         """Remember ``(seq, digest)`` pairs as applied for ``device_id``."""
+
+    # -- refused changes -------------------------------------------------------------------
+
+    def row_villages(self, record_type: str, ids: Iterable[str]) -> dict[str, str]:
+        """The village of each stored row among ``ids`` (deleted rows included; missing ids
+        are absent). A push checks every reference it carries with one call per type."""
+        return {row_id: row.village_code
+                for row_id, row in self.load_rows(record_type, ids).items()}
+
+    @abc.abstractmethod
+    def add_refusals(self, refusals: list[RefusalRecord]) -> list[int]:
+        """Store refused changes (one per device and sequence); return their ids."""
+
+    @abc.abstractmethod
+    def refusals_for(self, device_id: str, seqs: Iterable[int]) -> dict[int, RefusalRecord]:
+        """The refusals recorded for ``device_id`` among ``seqs``, by sequence."""
+
+    @abc.abstractmethod
+    def get_refusal(self, refusal_id: int) -> RefusalRecord | None:
+        """One refused change by id."""
+
+    @abc.abstractmethod
+    def list_refusals(self, *, scope: list[str] | None = None,
+                      statuses: tuple[str, ...] = ("open",), device_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[RefusalRecord]:
+        """Refused changes, newest first. ``scope`` holds village codes or county/township
+        prefixes (``None``: everything, ``[]``: nothing); a refusal is in it when its change's
+        village or one of its device's villages starts with one of them."""
+
+    @abc.abstractmethod
+    def count_refusals(self, *, scope: list[str] | None = None,
+                       statuses: tuple[str, ...] = ("open",)) -> int:
+        """How many refused changes :meth:`list_refusals` would give without paging."""
+
+    @abc.abstractmethod
+    def settle_refusals(self, ids: Iterable[int], *, resolved_at: str, resolved_by: str,
+                        comment: str | None) -> None:
+        """Mark refused changes ``resolved``."""
 
     # -- conflicts -------------------------------------------------------------------------
 

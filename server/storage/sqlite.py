@@ -23,8 +23,8 @@ from client_kit.store import RowCodec, connect
 
 from ..audit import GENESIS, entry_hash
 from ..errors import StorageBusy
-from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, LoginFailures, Storage,
-                   StoredRow, UserRecord)
+from .base import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, LoginFailures,
+                   RefusalRecord, Storage, StoredRow, UserRecord)
 
 _CHUNK = 500
 
@@ -63,6 +63,11 @@ def _is_busy(err: sqlite3.OperationalError) -> bool:
         return True
     text = str(err)
     return "database is locked" in text or "database is busy" in text
+
+
+def _fits(number: int) -> bool:
+    """Whether ``number`` is a SQLite integer (an id beyond it names no row)."""
+    return -(2 ** 63) <= number < 2 ** 63
 
 
 def _marks(items: list[Any]) -> str:
@@ -308,6 +313,101 @@ class SQLiteStorage(Storage):
             "INSERT INTO pushed (device_id, seq, digest) VALUES (?, ?, ?)",
             [(device_id, seq, digest) for seq, digest in items])
 
+    # -- refused changes -------------------------------------------------------------------
+
+    def row_villages(self, record_type_name: str, ids: Iterable[str]) -> dict[str, str]:
+        table = record_type(record_type_name).table
+        wanted = sorted(set(ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            found.update(self.conn.execute(
+                f"SELECT id, village_code FROM {table} WHERE id IN ({_marks(chunk)})", chunk))
+        return found
+
+    _REFUSAL_COLS = tuple(f.name for f in dc_fields(RefusalRecord))
+
+    def add_refusals(self, refusals: list[RefusalRecord]) -> list[int]:
+        ids = []
+        cols = [c for c in self._REFUSAL_COLS if c != "id"]
+        for refusal in refusals:
+            data = asdict(refusal)
+            data["device_villages"] = _dumps(refusal.device_villages)
+            data["details"] = None if refusal.details is None else _dumps(refusal.details)
+            cur = self.conn.execute(
+                f"INSERT INTO refused_changes ({', '.join(cols)}) VALUES ({_marks(cols)})",
+                [data[c] for c in cols])
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def _refusals(self, where: str, params: Iterable[Any],
+                  tail: str = "") -> list[RefusalRecord]:
+        out = []
+        for raw in self.conn.execute(
+                f"SELECT {', '.join(self._REFUSAL_COLS)} FROM refused_changes WHERE {where}"
+                f"{tail}", tuple(params)):
+            data = dict(zip(self._REFUSAL_COLS, raw))
+            data["device_villages"] = json.loads(data["device_villages"])
+            data["details"] = None if data["details"] is None else json.loads(data["details"])
+            out.append(RefusalRecord(**data))
+        return out
+
+    def refusals_for(self, device_id: str, seqs: Iterable[int]) -> dict[int, RefusalRecord]:
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        found = self._refusals("device_id = ? AND seq BETWEEN ? AND ?",
+                               (device_id, wanted[0], wanted[-1]))
+        keep = set(wanted)
+        return {r.seq: r for r in found if r.seq in keep}
+
+    def get_refusal(self, refusal_id: int) -> RefusalRecord | None:
+        if not _fits(refusal_id):
+            return None
+        found = self._refusals("id = ?", (refusal_id,))
+        return found[0] if found else None
+
+    @staticmethod
+    def _refusal_filter(scope: list[str] | None, statuses: tuple[str, ...],
+                        device_id: str | None = None) -> tuple[str, list[Any]]:
+        where = [f"status IN ({_marks(list(statuses))})"]
+        params: list[Any] = list(statuses)
+        if scope is not None:
+            if scope:
+                # Village codes or their county/township prefixes, matched on the change's
+                # village or any of its device's (substr, not LIKE: no wildcard to escape).
+                match = " OR ".join("substr({col}, 1, length(?)) = ?" for _ in scope)
+                where.append(f"({match.format(col='village_code')} OR EXISTS (SELECT 1 FROM"
+                             f" json_each(device_villages) WHERE {match.format(col='value')}))")
+                pairs = [p for prefix in scope for p in (prefix, prefix)]
+                params.extend([*pairs, *pairs])
+            else:
+                where.append("0")
+        if device_id is not None:
+            where.append("device_id = ?")
+            params.append(device_id)
+        return " AND ".join(where), params
+
+    def list_refusals(self, *, scope: list[str] | None = None,
+                      statuses: tuple[str, ...] = ("open",), device_id: str | None = None,
+                      limit: int = 100, offset: int = 0) -> list[RefusalRecord]:
+        where, params = self._refusal_filter(scope, statuses, device_id)
+        return self._refusals(where, [*params, limit, offset],
+                              " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
+
+    def count_refusals(self, *, scope: list[str] | None = None,
+                       statuses: tuple[str, ...] = ("open",)) -> int:
+        where, params = self._refusal_filter(scope, statuses)
+        return int(self.conn.execute(f"SELECT count(*) FROM refused_changes WHERE {where}",
+                                     params).fetchone()[0])
+
+    def settle_refusals(self, ids: Iterable[int], *, resolved_at: str, resolved_by: str,
+                        comment: str | None) -> None:
+        self.conn.executemany(
+            "UPDATE refused_changes SET status = 'resolved', resolved_at = ?, resolved_by = ?,"
+            " comment = ? WHERE id = ?",
+            [(resolved_at, resolved_by, comment, i) for i in ids])
+
     # -- conflicts -------------------------------------------------------------------------
 
     _CONFLICT_COLS = (
@@ -367,6 +467,8 @@ class SQLiteStorage(Storage):
         return ConflictRecord(**data)
 
     def get_conflict(self, conflict_id: int) -> ConflictRecord | None:
+        if not _fits(conflict_id):
+            return None
         raw = self.conn.execute(
             f"SELECT {', '.join(self._CONFLICT_COLS)} FROM conflicts WHERE id = ?",
             (conflict_id,)).fetchone()

@@ -12,7 +12,7 @@ import pytest
 
 from client_kit.domain.idcard import make_id_number
 from client_kit.engine.changes import Change
-from client_kit.engine.protocol import SCHEMA_VERSION, encode_push, pack
+from client_kit.engine.protocol import SCHEMA_VERSION, decode_ack, encode_push, pack
 from client_kit.engine.ids import natural_id
 
 from .conftest import VILLAGE_A, seed_village
@@ -58,6 +58,20 @@ def post_sealed(server, device, purpose, payload, counter=0):
 
 def push_raw(server, device, body):
     return post_sealed(server, device, "push", body)
+
+
+def push_ack(device, batch):
+    """Push ``batch`` as the device would (sealed, over HTTP); the opened acknowledgement."""
+    return decode_ack(device.channel().request(
+        "push", batch[0].seq, encode_push(batch, app_version="t")))
+
+
+def refusals_on_server(server):
+    storage = server.storage()
+    try:
+        return storage.list_refusals(statuses=("open", "resolved"), limit=1000)
+    finally:
+        storage.close()
 
 
 def server_state(server):
@@ -122,37 +136,48 @@ def test_a_person_with_a_wrong_id_check_digit_is_refused_naming_the_field(live_s
     fields = person_fields(device)
     fields["id_number"] = fields["id_number"][:17] + ("0" if fields["id_number"][17] != "0"
                                                       else "1")
-    batch = [change(100, "person", PERSON_ID, fields)]
-    status, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
-    err = error_of(answer)
-    assert status == 422 and err["code"] == "invalid_record"
-    assert "身份证号" in json.dumps(err, ensure_ascii=False)
-    assert err["details"]["seq"] == 100
-    assert server_state(live_server) == before
+    ack = push_ack(device, [change(100, "person", PERSON_ID, fields)])
+    # Refused alone: its sequence is consumed, nothing of it is stored.
+    assert (ack.acked_through, ack.applied) == (100, 0)
+    [refused] = ack.refused
+    assert (refused.seq, refused.code) == (100, "invalid_record")
+    assert "身份证号" in json.dumps(refused.details, ensure_ascii=False)
+    assert server_state(live_server)[:3] == before[:3]
+    [kept] = refusals_on_server(live_server)
+    assert (kept.device_id, kept.seq, kept.code, kept.status) == (
+        device.device_id, 100, "invalid_record", "open")
 
 
-def test_one_bad_change_refuses_its_whole_batch(live_server, device):
+def test_one_bad_change_is_refused_alone_and_the_rest_of_its_batch_applies(live_server,
+                                                                           device):
+    # Before: one bad change refused its whole batch, and every retry, for good.
     before = server_state(live_server)
     good = change(100, "person", PERSON_ID, person_fields(device))
     bad = change(101, "employment", natural_id("employment", PERSON_ID),
                  {"village_code": VILLAGE_A, "person_id": PERSON_ID, "status": "retired"})
-    status, answer = push_raw(live_server, device, encode_push([good, bad], app_version="t"))
-    assert status == 422 and error_of(answer)["details"]["seq"] == 101
-    assert server_state(live_server) == before
+    after = change(102, "person", PERSON_ID, {"phone": "13800000000"},
+                   base={"phone": None})
+    ack = push_ack(device, [good, bad, after])
+    assert (ack.acked_through, ack.applied) == (102, 2)
+    assert [(r.seq, r.code) for r in ack.refused] == [(101, "invalid_record")]
+    assert server_state(live_server)[1] == before[1] + 1
+    # The same batch again (its answer lost) is answered the same, and applies nothing twice.
+    again = push_ack(device, [good, bad, after])
+    assert (again.acked_through, again.repeated, again.refused) == (102, 3, ack.refused)
+    assert server_state(live_server)[1] == before[1] + 1
 
 
-@pytest.mark.parametrize("record_type,fields,code,status", [
-    ("alien", {"x": 1}, "unknown_record_type", 400),
-    ("person", {"salary": 1}, "invalid_record", 422),
-    ("person", {"village_code": "522731100209"}, "village_mismatch", 422),
+@pytest.mark.parametrize("record_type,fields,code", [
+    ("alien", {"x": 1}, "unknown_record_type"),
+    ("person", {"salary": 1}, "invalid_record"),
+    ("person", {"village_code": "522731100209"}, "village_mismatch"),
 ])
 def test_unknown_types_fields_and_villages_are_refused(live_server, device, record_type, fields,
-                                                       code, status):
+                                                       code):
     before = server_state(live_server)
-    batch = [change(100, record_type, PERSON_ID, fields)]
-    got, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
-    assert (got, error_of(answer)["code"]) == (status, code)
-    assert server_state(live_server) == before
+    ack = push_ack(device, [change(100, record_type, PERSON_ID, fields)])
+    assert [(r.seq, r.code) for r in ack.refused] == [(100, code)]
+    assert server_state(live_server)[:3] == before[:3]
 
 
 def test_a_natural_key_fact_under_a_made_up_id_is_refused(live_server, device):
@@ -160,9 +185,8 @@ def test_a_natural_key_fact_under_a_made_up_id_is_refused(live_server, device):
     wife = device.store.query("person")[1]
     fields = {"village_code": VILLAGE_A, "post_id": post["id"], "day": "2026-11-20",
               "person_id": wife["id"], "status": "on_post"}
-    batch = [change(100, "attendance", PERSON_ID, fields)]
-    status, answer = push_raw(live_server, device, encode_push(batch, app_version="t"))
-    assert (status, error_of(answer)["code"]) == (422, "natural_key_mismatch")
+    ack = push_ack(device, [change(100, "attendance", PERSON_ID, fields)])
+    assert [(r.seq, r.code) for r in ack.refused] == [(100, "natural_key_mismatch")]
 
 
 def test_a_device_clock_far_ahead_is_refused_until_fixed(live_server, device):
@@ -268,12 +292,11 @@ def test_a_value_of_the_wrong_json_type_is_refused_not_a_server_error(live_serve
               "person_id": wife["id"], "status": value}
     row_id = natural_id("attendance", post["id"], "2026-11-20")
     before = server_state(live_server)
-    status, answer = push_raw(live_server, device,
-                              encode_push([change(100, "attendance", row_id, fields)],
-                                          app_version="t"))
-    assert (status, error_of(answer)["code"]) == (422, "invalid_record")
-    assert "考勤" in json.dumps(error_of(answer), ensure_ascii=False)
-    assert server_state(live_server) == before
+    ack = push_ack(device, [change(100, "attendance", row_id, fields)])
+    [refused] = ack.refused
+    assert refused.code == "invalid_record"
+    assert "考勤" in refused.message
+    assert server_state(live_server)[:3] == before[:3]
 
 
 def test_a_hello_with_nonsense_progress_figures_is_answered_and_records_none(live_server,

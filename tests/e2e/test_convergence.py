@@ -140,7 +140,7 @@ def _apply(op, device, rows, written):
 
 
 class _Summary:
-    sent = received = conflicts = repeated = 0
+    sent = received = conflicts = repeated = refused = 0
 
 
 def _snapshot(store):

@@ -75,12 +75,13 @@ def test_a_replayed_push_envelope_is_refused_and_a_refused_push_leaves_nothing(l
     status, answer = raw(live_server, "POST", "/api/v1/sync/push", envelope, ENVELOPE)
     assert status == 409 and error_of(answer)["code"] == "replayed_envelope"
     assert server_state(live_server) == applied
-    # A push refused for its content: no batch, no device progress, no note of the envelope.
-    forged = [type(c)(c.seq + 1000, c.record_type, c.row_id, "522731100299", c.hlc, c.op,
+    # A push refused as a whole: no batch, no device progress, no note of the envelope. (A
+    # change refused for its own content is refused alone inside a 200 answer now.)
+    forged = [type(c)(2 ** 53 + 1, c.record_type, c.row_id, c.village, c.hlc, c.op,
                       c.fields, c.base) for c in changes[:1]]
-    refused = device.channel().seal("push", forged[0].seq, encode_push(forged, app_version="t"))
+    refused = device.channel().seal("push", 1, encode_push(forged, app_version="t"))
     status, answer = raw(live_server, "POST", "/api/v1/sync/push", refused, ENVELOPE)
-    assert status == 403 and error_of(answer)["code"] == "out_of_scope"
+    assert status == 400 and error_of(answer)["code"] == "seq_out_of_range"
     assert server_state(live_server) == applied
     storage = live_server.storage()
     seen = storage.conn.execute("SELECT count(*) FROM envelopes_seen WHERE purpose = 'push'"

@@ -15,7 +15,7 @@ import pytest
 from client_kit.engine.changes import Change, PulledEntry
 from client_kit.engine.protocol import (SCHEMA_VERSION, decode_pull_page, encode_push, pack,
                                         unpack)
-from client_kit.errors import Offline, SyncError
+from client_kit.errors import Offline, OutOfScope, SyncError
 from client_kit.sync_client import FIRST_PAGE
 
 from .conftest import VILLAGE_A, VILLAGE_B, seed_village
@@ -305,7 +305,7 @@ def test_a_device_that_fails_to_drop_acknowledged_entries_resends_them_harmlessl
                                       "person_id": seeded["wife"]["id"], "status": "on_post"})
     real = a.store.acknowledge
 
-    def disk_full(through_seq: int) -> int:
+    def disk_full(through_seq: int, refused=()) -> int:
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(a.store, "acknowledge", disk_full)
@@ -393,14 +393,19 @@ def test_rows_of_another_village_are_refused_and_never_served(live_server, three
     other = enrol(live_server, tmp_path, "other", [VILLAGE_B])
     seed_village(other.store, VILLAGE_B)
     other.sync()
-    # A village-A device that writes a village-B row is refused; nothing stored, outbox kept.
+    # A village-A device refuses to write a village-B row; one that gets through anyway (an
+    # older or tampered device) is refused by the county alone, and set aside on the device.
     intruder = enrol(live_server, tmp_path, "intruder", [VILLAGE_A])
-    intruder.store.create("village", {"village_code": VILLAGE_B, "name": "龙井村",
-                                      "township": "青山镇", "county": "长顺坝县"})
-    with pytest.raises(SyncError) as refused:
-        intruder.sync()
-    assert refused.value.status == 403 and refused.value.code == "out_of_scope"
-    assert intruder.store.pending_count() == 1
+    village_b = {"village_code": VILLAGE_B, "name": "龙井村", "township": "青山镇",
+                 "county": "长顺坝县"}
+    with pytest.raises(OutOfScope):
+        intruder.store.create("village", village_b)
+    assert intruder.store.pending_count() == 0
+    intruder.store.set_meta("villages", "[]")
+    intruder.store.create("village", village_b)
+    assert intruder.sync().refused == 1
+    [aside] = intruder.store.set_aside()
+    assert aside.code == "out_of_scope" and intruder.store.pending_count() == 0
     # And nothing of village B reaches a village-A device.
     a.sync()
     villages = {r["village_code"] for name in ("village", "household", "person")

@@ -55,13 +55,73 @@ def local_time(stamp: str | None) -> str | None:
         return stamp
 
 
+OPS = {"upsert": "修改", "delete": "删除"}
+
+
+def refusal_text(message: str, details: object) -> str:
+    """The county's message, with its per-field messages when it gave some."""
+    fields = details.get("fields") if isinstance(details, dict) else None
+    if not isinstance(fields, dict):
+        return message
+    items = [str(m) for ms in fields.values() for m in (ms if isinstance(ms, list) else [ms])]
+    return f"{message}：{'；'.join(items)}" if items else message
+
+
+def set_aside_rows(store: DeviceStore) -> list[dict[str, object]]:
+    """The changes the county refused, as the sync page lists them."""
+    rows = []
+    for entry in store.set_aside():
+        rt = RECORD_TYPES.get(entry.record_type)
+        label = rt.label if rt else entry.record_type
+        names = [rt.label_of(k) if rt else k for k in entry.fields if k != "village_code"]
+        rows.append({"seq": entry.seq, "label": label, "village": entry.village_code,
+                     "op": "新建" if entry.creates_row else OPS.get(entry.op, entry.op),
+                     "fields": "、".join(names), "message": refusal_text(entry.message,
+                                                                       entry.details),
+                     "code": entry.code, "when": local_time(entry.refused_at),
+                     "creates_row": entry.creates_row})
+    return rows
+
+
 @bp.get("/sync")
 def page() -> str:
     store = get_store()
     return render_template("sync.html", job=job().snapshot(), server=server_url(store),
                            pending=store.pending_count(),
                            last_sync=local_time(store.meta("last_sync")),
-                           review=under_review(store))
+                           review=under_review(store), set_aside=set_aside_rows(store))
+
+
+@bp.post("/sync/set-aside/<int:seq>/resend")
+def resend(seq: int) -> Response:
+    """Queue a refused change again (after the county fixed its cause)."""
+    try:
+        get_store().resend(seq)
+    except CunsyncError as err:
+        flash(f"无法重新上传：{err.message}", "error")
+    else:
+        flash("已放回待上传，下次同步时重新上传。", "ok")
+    return redirect(url_for("sync.page"))
+
+
+@bp.post("/sync/set-aside/<int:seq>/discard")
+def discard(seq: int) -> Response:
+    """Give up a refused change; say what became of its record."""
+    try:
+        outcome = get_store().discard(seq)
+    except CunsyncError as err:
+        flash(f"无法放弃：{err.message}", "error")
+    else:
+        flash(DISCARDED[outcome], "ok")
+    return redirect(url_for("sync.page"))
+
+
+#: What the worker is told after discarding, by what became of the record.
+DISCARDED = {
+    "removed": "已放弃：县里从未收到这条新记录，已从本设备删除。",
+    "restored": "已放弃：本设备上这条记录被退回的改动已撤销，下次同步时将从县里取回该记录现在的内容。",
+    "discarded": "已放弃这条被退回的变更。",
+}
 
 
 class SyncWork:
