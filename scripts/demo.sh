@@ -36,7 +36,8 @@ instance=${CUNSYNC_INSTANCE_PATH:-$(pwd)/instance}
 export CUNSYNC_INSTANCE_PATH="$instance"
 export CUNSYNC_STORAGE_URL="sqlite:///$instance/demo.sqlite"
 if [ ! -f "$instance/demo.sqlite" ]; then
-    .venv/bin/cunsync-server demo
+    # The banner below gives the code to use; the demo's own one would only confuse.
+    .venv/bin/cunsync-server demo | { grep -v '^enrolment code' || true; }
 fi
 # A fresh code at every start (a code is shown only once and is used up by one tablet):
 # team01's tablet for 白岩村, the demo's first village (server/demo.py).
