@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-#: gunicorn's own advice for worker processes: two per CPU core, plus one.
 def default_workers() -> int:
+    """Worker processes when ``--workers`` is not given: gunicorn's own advice, two per CPU
+    core plus one."""
     return 2 * (os.cpu_count() or 1) + 1
 
 
@@ -88,6 +89,9 @@ def serve_command(host: str, port: int, workers: int | None, timeout: int) -> No
                                    "use `cunsync-server run` to try things out on Windows")
     # Before anything imports prometheus_client: each worker writes its metrics here, and
     # /metrics adds them up. Made fresh for every start, removed on the way out.
+    if "prometheus_client" in sys.modules:  # pragma: no cover  (a bug: /metrics would lie)
+        raise click.ClickException("prometheus_client was imported before serve set up its "
+                                   "multiprocess directory; /metrics would count one worker")
     metrics_dir = tempfile.mkdtemp(prefix="cunsync-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
