@@ -46,16 +46,20 @@ def create_app(test_config: Mapping[str, Any] | None = None,
     else:
         app.config.from_mapping(test_config)
     app.config["STORAGE_URL"] = storage_path(app.config["STORAGE_URL"], app.instance_path)
+    # `serve` refuses to start without a key of the operator's (server/serve_cli.py).
+    app.extensions["cunsync_secret_key_made"] = not app.config.get("SECRET_KEY")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.urandom(32).hex()
 
-    from . import api, cli, console, db
+    from . import api, cli, console, db, health, metrics
 
     tune_collector(int(app.config["GC_THRESHOLD"]))
     db.init_app(app)
     api.register(app)
     cli.init_app(app)
     console.init_app(app)
+    health.init_app(app)
+    metrics.init_app(app)
 
     @app.get("/")
     def index() -> Response:

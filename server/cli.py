@@ -21,6 +21,7 @@ from . import accounts, enrolment
 from .auth import ROLES
 from .errors import ApiError
 from .keyring import Keyring
+from .serve_cli import serve_command
 from .db import app_storage
 from .storage import AuditEntry, Storage
 from .sync_service import utc_now
@@ -454,11 +455,16 @@ class ServerGroup(FlaskGroup):
         # Flask's `run -h` is the host: only --help asks for its help.
         run = copy.copy(self.commands["run"])
         run.context_settings = {**run.context_settings, "help_option_names": ["--help"]}
+        run.help = ("Run the development server (werkzeug, one process): for trying things "
+                    "out on your own machine only. In production use `cunsync-server serve` "
+                    "(gunicorn, several workers; docs/operator-guide.md).\n\n"
+                    "Example: cunsync-server run --port 5000")
         self.add_command(run)
 
 
 main = ServerGroup(help="cunsync county server.\n\n"
                    "Example: cunsync-server demo && cunsync-server run")
+main.add_command(serve_command)  # production serving under gunicorn (server/serve_cli.py)
 
 
 if __name__ == "__main__":  # pragma: no cover

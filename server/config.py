@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     # answered 503 server_busy, and the Retry-After (seconds) that answer carries.
     "SQLITE_BUSY_TIMEOUT_MS": 10_000,
     "BUSY_RETRY_AFTER_S": 2,
+    # When set, ``GET /metrics`` also answers a scraper sending ``Authorization: Bearer <it>``
+    # from another host (without it, only the server's own host may scrape).
+    "METRICS_TOKEN": None,
 }
 
 

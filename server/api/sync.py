@@ -13,6 +13,7 @@ from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, SCHEMA_
                                         decode_push, encode_ack, pack, pack_pull_page,
                                         unpack)
 
+from .. import metrics
 from ..db import get_gate, get_storage, get_sync
 from ..errors import BadRequest, UpgradeRequired
 from ..storage import DeviceRecord
@@ -117,6 +118,7 @@ def push():  # type: ignore[no-untyped-def]
         device, opened = get_gate().open(request.get_data(cache=False), ("push",))
         get_gate().refuse_revoked(device)
         ack = apply_push(get_sync(), device, opened.payload)
+    metrics.count_push(ack.applied, ack.repeated, len(ack.refused), ack.conflicts)
     return _reply(device, "push-reply", ack.acked_through, encode_ack(ack), opened)
 
 
@@ -128,6 +130,7 @@ def pull_page(sync: SyncService, device: DeviceRecord, after: Any, limit: Any,
     limit = min(limit, int(current_app.config["PULL_PAGE_MAX"]))
     page = sync.pull_wire(device, after, limit,
                           compact=schema_version >= COMPACT_VERSIONS_SINCE)
+    metrics.count_pull(len(page.entry_texts))
     return pack_pull_page(page.entry_texts, page.cursor, page.more, device.villages)
 
 

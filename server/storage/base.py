@@ -159,6 +159,13 @@ class Storage(abc.ABC):
     def upgrade(self) -> list[int]:
         """Apply pending schema migrations; return the versions applied."""
 
+    def check_schema(self) -> list[int]:
+        """The pending migration versions (empty when the schema is current). Raises
+        :class:`~client_kit.errors.MigrationError` for a database newer than this code or with
+        an applied migration altered, and the driver's error when the database is unreachable.
+        Reads only."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
