@@ -825,7 +825,8 @@ class DeviceStore:
         version), based on what the server has. A row the server lacks goes out whole, at its
         oldest own version. Writes still in the outbox or set aside are left as they are.
         Returns how many changes were queued, and the ``(type, id)`` of rows kept here that
-        the server no longer has (also kept in meta ``lost_on_server`` for the worker).
+        the server no longer has, or holds older values of, written by others (also kept in
+        meta ``lost_on_server`` for the worker).
         """
         me = self.device_id
         drafts: list[tuple[int, int, RecordType, str, str, str, dict[str, Any],
@@ -856,6 +857,10 @@ class DeviceStore:
                         continue
                     newer = {k: v for k, v in mine.items()
                              if known.get(k) is None or v > known[k]}  # type: ignore[operator]
+                    if any(v and v[1] != me and (known.get(k) is None or v > known[k])
+                           for k, v in versions.items()):
+                        # Values others wrote that the server lost: kept, and named.
+                        lost.append((rt.name, row["id"]))
                     tombstone = newer.pop(DELETED, None)
                     if tombstone is not None and row["_deleted"]:
                         drafts.append((tombstone[0], order, rt, row["id"], row["village_code"],

@@ -3,6 +3,7 @@ and devices that synced after the backup bringing the restored server up to date
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -101,12 +102,13 @@ def test_a_device_that_syncs_first_after_a_restore_is_told_of_rows_the_server_lo
     with LiveServer(make_app(tmp_path)) as server:
         a = enrol(server, tmp_path, "a", [VILLAGE_A])
         b = enrol(server, tmp_path, "b", [VILLAGE_A])
-        seed_village(a.store)
+        rows = seed_village(a.store)
         a.sync()
         b.sync()
         _cli(server.app, "backup", str(backup), "--no-key")
         newcomer = a.store.create("household", {"village_code": VILLAGE_A,
                                                 "head_name": "赵新户", "categories": []})
+        a.store.update("person", rows["wife"]["id"], {"note": "备份后修改"})
         a.sync()
         b.sync()
     app = make_app(tmp_path)
@@ -115,9 +117,11 @@ def test_a_device_that_syncs_first_after_a_restore_is_told_of_rows_the_server_lo
         url = restored.url
         summary = b.sync(url)
         # B keeps A's row the server lost, and says so (never silently kept or dropped).
-        assert summary.restored and summary.lost_on_server == 1
+        assert summary.restored and summary.lost_on_server == 2
         assert b.store.get("household", newcomer["id"]) is not None
-        assert "household" in (b.store.meta("lost_on_server") or "")
+        assert b.store.get("person", rows["wife"]["id"])["note"] == "备份后修改"
+        assert sorted(json.loads(b.store.meta("lost_on_server") or "[]")) == sorted(
+            [["household", newcomer["id"]], ["person", rows["wife"]["id"]]])
         a.sync(url)
         b.sync(url)
         assert _device_state(b.store) == _server_state(restored) == _device_state(a.store)
