@@ -835,8 +835,11 @@ class DeviceStore:
         with self.transaction():
             held = {int(h) for (h,) in self.conn.execute(
                 "SELECT hlc FROM outbox UNION SELECT hlc FROM set_aside")}
+            scope = set(self.villages())
             for order, rt in enumerate(RECORD_TYPES.values()):
                 for row in self._select(rt, "1 = 1", ()):
+                    if row["village_code"] not in scope:
+                        continue  # not this device's to send any more, nor pulled again
                     versions = row["_versions"]
                     mine = {k: v for k, v in versions.items()
                             if v and v[1] == me and v[0] not in held}

@@ -65,7 +65,8 @@ def backup_command(dest: str, key_out: str | None, no_key: bool) -> None:
             "the backup cannot be read without the data key (instance/data.key or DATA_KEY):"
             " give --key-out PATH to write it too (kept apart from the database copy), or"
             " --no-key if it is backed up another way")
-    _sqlite_path()
+    if Path(dest).resolve() == Path(_sqlite_path()).resolve():
+        raise click.ClickException("DEST is the database itself")
     if key_out and Path(key_out).resolve() == Path(dest).resolve():
         raise click.ClickException("--key-out must differ from DEST")
     storage = app_storage(current_app)

@@ -63,6 +63,8 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         assert a.sync().sent == 3
         b.sync()
         assert _device_state(b.store) == _device_state(a.store)
+        # And A writes once more, offline: still in its outbox when the server is restored.
+        a.store.update("person", rows["head"]["id"], {"note": "未同步"})
     finally:
         server.__exit__(None, None, None)
 
@@ -74,6 +76,7 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         assert _server_state(restored) != _device_state(a.store)  # it went back in time
         summary = a.sync(url)
         assert summary.restored and summary.resent == 3 and summary.refused == 0
+        assert summary.sent == 4 and summary.repeated == 0 and summary.conflicts == 0
         assert summary.lost_on_server == 0
         assert a.store.pending_count() == 0
         # The server ends with everything A has, with the same versions: nothing doubled.
@@ -93,6 +96,7 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         assert a.sync(url).sent == 1
         b.sync(url)
         assert _device_state(b.store) == _server_state(restored) == _device_state(a.store)
+        assert b.store.get("person", rows["head"]["id"])["note"] == "未同步"
     a.store.close()
     b.store.close()
 
