@@ -823,7 +823,8 @@ class DeviceStore:
         whose version is this device's and newer than the server's goes out again, with its
         value and its own version (so nothing is doubled and every other device keeps the same
         version), based on what the server has. A row the server lacks goes out whole, at its
-        oldest own version. Writes still in the outbox or set aside are left as they are.
+        oldest own version. Writes set aside are left as they are; writes still in the outbox
+        move after the re-sent ones (new sequences, same content).
         Returns how many changes were queued, and the ``(type, id)`` of rows kept here that
         the server no longer has, or holds older values of, written by others (also kept in
         meta ``lost_on_server`` for the worker).
@@ -849,8 +850,9 @@ class DeviceStore:
                             continue  # gone here and there: nothing to say
                         own = {k: v for k, v in mine.items() if k != DELETED}
                         if not own:
-                            lost.append((rt.name, row["id"]))
-                            continue
+                            if not any(v and v[1] == me for v in versions.values()):
+                                lost.append((rt.name, row["id"]))  # others wrote it all
+                            continue  # else it waits in the outbox or is set aside
                         first = min(v[0] for v in own.values())
                         groups = _by_hlc(own)
                         groups[first] = set(own)  # the row's first change makes it whole
@@ -876,8 +878,16 @@ class DeviceStore:
                         drafts.append((hlc, order, rt, row["id"], row["village_code"], UPSERT,
                                        fields, {k: known.get(k) for k in names}))
             drafts.sort(key=lambda d: (d[0], d[1]))
+            # Writes still waiting go out after the re-sent ones, which came before them (a
+            # waiting person may belong to a re-sent household). The restored server never
+            # saw them: it learns nothing of this device before this recovery is done.
+            cols = "record_type, row_id, village_code, hlc, op, fields, base, created_at"
+            waiting = self.conn.execute(f"SELECT {cols} FROM outbox ORDER BY seq").fetchall()
+            self.conn.execute("DELETE FROM outbox")
             for hlc, _, rt, row_id, village, op, fields, base in drafts:
                 self._append_outbox(rt, row_id, village, hlc, op, fields, base)
+            self.conn.executemany(f"INSERT INTO outbox ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                  waiting)
             self._set_meta("lost_on_server", json.dumps(lost))
             self._set_meta("epoch", epoch)
         return len(drafts), lost

@@ -3,11 +3,13 @@ and devices that synced after the backup bringing the restored server up to date
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import threading
 
 from client_kit.domain import RECORD_TYPES
+from client_kit.domain.idcard import make_id_number
 
 from .conftest import VILLAGE_A, seed_village
 from .support import LiveServer, enrol, make_app
@@ -65,6 +67,9 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         assert _device_state(b.store) == _device_state(a.store)
         # And A writes once more, offline: still in its outbox when the server is restored.
         a.store.update("person", rows["head"]["id"], {"note": "未同步"})
+        child = a.store.create("person", {"household_id": newcomer["id"], "name": "赵小新",
+                                          "relation": "child", "id_number": make_id_number(
+                                              "522731", dt.date(2015, 6, 1), 33)})
     finally:
         server.__exit__(None, None, None)
 
@@ -76,7 +81,7 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         assert _server_state(restored) != _device_state(a.store)  # it went back in time
         summary = a.sync(url)
         assert summary.restored and summary.resent == 3 and summary.refused == 0
-        assert summary.sent == 4 and summary.repeated == 0 and summary.conflicts == 0
+        assert summary.sent == 5 and summary.repeated == 0 and summary.conflicts == 0
         assert summary.lost_on_server == 0
         assert a.store.pending_count() == 0
         # The server ends with everything A has, with the same versions: nothing doubled.
@@ -97,6 +102,7 @@ def test_a_restored_server_gets_back_what_devices_synced_after_the_backup(tmp_pa
         b.sync(url)
         assert _device_state(b.store) == _server_state(restored) == _device_state(a.store)
         assert b.store.get("person", rows["head"]["id"])["note"] == "未同步"
+        assert b.store.get("person", child["id"])["household_id"] == newcomer["id"]
     a.store.close()
     b.store.close()
 
