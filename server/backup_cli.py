@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 import migrations
+from client_kit.engine.envelope import b64
 from client_kit.errors import MigrationError
 from client_kit.migrator import Migrator, load_migrations
 
@@ -78,8 +79,6 @@ def backup_command(dest: str, key_out: str | None, no_key: bool) -> None:
         storage.close()
     if key_out:
         key = load_data_key(current_app.config.get("DATA_KEY"), current_app.instance_path)
-        from client_kit.engine.envelope import b64
-
         if os.path.exists(key_out):
             os.remove(key_out)
         fd = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
