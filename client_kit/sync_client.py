@@ -63,7 +63,8 @@ class SyncSummary:
     restored: bool = False
     #: Own changes queued again because the restored server had lost them.
     resent: int = 0
-    #: Rows kept on this device that the restored server no longer has (others wrote them).
+    #: Rows kept on this device that the restored server no longer has, or holds older values
+    #: of, written by others (listed in the store's meta ``lost_on_server``).
     lost_on_server: int = 0
 
 
