@@ -119,6 +119,12 @@ def _summary(summary: SyncSummary) -> str:
     if summary.refused:
         text += (f"；县里退回 {summary.refused} 条，已另行保存（cunsync status 查看，"
                  "cunsync set-aside resend/discard 处理）")
+    if summary.restored:
+        text += (f"；县级服务器已从备份恢复，本设备重新上传了服务器缺少的 {summary.resent} 条"
+                 "本机录入的变更")
+        if summary.lost_on_server:
+            text += (f"；另有 {summary.lost_on_server} 条记录由其他设备录入、服务器上已没有，"
+                     "已保留在本设备上：请让录入设备联网同步，或联系县级管理员")
     return text
 
 

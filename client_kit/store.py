@@ -812,6 +812,86 @@ class DeviceStore:
             self._set_meta("cursor", "0")
             return "restored"
 
+    def resend_after_restore(self, server: Mapping[tuple[str, str], Mapping[str, Version]],
+                             epoch: str) -> tuple[int, list[tuple[str, str]]]:
+        """After the county restored its server from a backup: queue again this device's own
+        writes the server no longer has, and name the rows it no longer has that this device
+        cannot send (others wrote them). One transaction, which also adopts ``epoch``.
+
+        ``server`` holds, for every row the device pulled again from the start, the newest
+        version of each field the server has (of its tombstone under ``_deleted``). A field
+        whose version is this device's and newer than the server's goes out again, with its
+        value and its own version (so nothing is doubled and every other device keeps the same
+        version), based on what the server has. A row the server lacks goes out whole, at its
+        oldest own version. Writes set aside are left as they are; writes still in the outbox
+        move after the re-sent ones (new sequences, same content).
+        Returns how many changes were queued, and the ``(type, id)`` of rows kept here that
+        the server no longer has, or holds older values of, written by others (also kept in
+        meta ``lost_on_server`` for the worker).
+        """
+        me = self.device_id
+        drafts: list[tuple[int, int, RecordType, str, str, str, dict[str, Any],
+                           dict[str, Version | None]]] = []
+        lost: list[tuple[str, str]] = []
+        with self.transaction():
+            held = {int(h) for (h,) in self.conn.execute(
+                "SELECT hlc FROM outbox UNION SELECT hlc FROM set_aside")}
+            scope = set(self.villages())
+            for order, rt in enumerate(RECORD_TYPES.values()):
+                for row in self._select(rt, "1 = 1", ()):
+                    if row["village_code"] not in scope:
+                        continue  # not this device's to send any more, nor pulled again
+                    versions = row["_versions"]
+                    mine = {k: v for k, v in versions.items()
+                            if v and v[1] == me and v[0] not in held}
+                    known = server.get((rt.name, row["id"]))
+                    if known is None:
+                        if row["_deleted"]:
+                            continue  # gone here and there: nothing to say
+                        own = {k: v for k, v in mine.items() if k != DELETED}
+                        if not own:
+                            if not any(v and v[1] == me for v in versions.values()):
+                                lost.append((rt.name, row["id"]))  # others wrote it all
+                            continue  # else it waits in the outbox or is set aside
+                        first = min(v[0] for v in own.values())
+                        groups = _by_hlc(own)
+                        groups[first] = set(own)  # the row's first change makes it whole
+                        for hlc, names in groups.items():
+                            drafts.append((hlc, order, rt, row["id"], row["village_code"],
+                                           UPSERT, {k: row.get(k) for k in sorted(names)}, {}))
+                        continue
+                    newer = {k: v for k, v in mine.items()
+                             if known.get(k) is None or v > known[k]}  # type: ignore[operator]
+                    if any(v and v[1] != me and (known.get(k) is None or v > known[k])
+                           for k, v in versions.items()):
+                        # Values others wrote that the server lost: kept, and named.
+                        lost.append((rt.name, row["id"]))
+                    tombstone = newer.pop(DELETED, None)
+                    if tombstone is not None and row["_deleted"]:
+                        drafts.append((tombstone[0], order, rt, row["id"], row["village_code"],
+                                       DELETE, {}, {**dict(known), DELETED: known.get(DELETED)}))
+                    elif tombstone is not None:
+                        newer[DELETED] = tombstone  # brought back here: say so again
+                    for hlc, names in _by_hlc(newer).items():
+                        fields = {k: (False if k == DELETED else row.get(k))
+                                  for k in sorted(names)}
+                        drafts.append((hlc, order, rt, row["id"], row["village_code"], UPSERT,
+                                       fields, {k: known.get(k) for k in names}))
+            drafts.sort(key=lambda d: (d[0], d[1]))
+            # Writes still waiting go out after the re-sent ones, which came before them (a
+            # waiting person may belong to a re-sent household). The restored server never
+            # saw them: it learns nothing of this device before this recovery is done.
+            cols = "record_type, row_id, village_code, hlc, op, fields, base, created_at"
+            waiting = self.conn.execute(f"SELECT {cols} FROM outbox ORDER BY seq").fetchall()
+            self.conn.execute("DELETE FROM outbox")
+            for hlc, _, rt, row_id, village, op, fields, base in drafts:
+                self._append_outbox(rt, row_id, village, hlc, op, fields, base)
+            self.conn.executemany(f"INSERT INTO outbox ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                  waiting)
+            self._set_meta("lost_on_server", json.dumps(lost))
+            self._set_meta("epoch", epoch)
+        return len(drafts), lost
+
     def newest_pending_hlc(self) -> int:
         """The largest timestamp among unacknowledged writes (0 when there are none)."""
         return int(self.conn.execute("SELECT coalesce(max(hlc), 0) FROM outbox").fetchone()[0])
@@ -984,6 +1064,14 @@ class DeviceStore:
             self._upsert(rt, direct)
         self._write_rows(rt, [(r, r["_versions"], r["_deleted"], r["_disputed"])
                               for r in current.values()])
+
+
+def _by_hlc(versions: Mapping[str, Version]) -> dict[int, set[str]]:
+    """Field names grouped by the timestamp of their version."""
+    groups: dict[int, set[str]] = {}
+    for name, version in versions.items():
+        groups.setdefault(version[0], set()).add(name)
+    return groups
 
 
 def _versions_text(versions: Mapping[str, Any]) -> str:

@@ -59,6 +59,13 @@ class SyncSummary:
     repeated: int = 0
     #: Changes the county refused on their own, now set aside on this device.
     refused: int = 0
+    #: The county server was restored from a backup since this device last synced.
+    restored: bool = False
+    #: Own changes queued again because the restored server had lost them.
+    resent: int = 0
+    #: Rows kept on this device that the restored server no longer has, or holds older values
+    #: of, written by others (listed in the store's meta ``lost_on_server``).
+    lost_on_server: int = 0
 
 
 class SyncClient:
@@ -80,6 +87,12 @@ class SyncClient:
         """Push everything pending, then pull everything new."""
         summary = SyncSummary()
         hello = self.hello()
+        epoch = hello.get("epoch")
+        if isinstance(epoch, str) and epoch != self.store.meta("epoch"):
+            if self.store.meta("epoch") is None:
+                self.store.set_meta("epoch", epoch)  # first contact with an epoch
+            else:
+                self.recover(epoch, summary, progress, head=int(hello.get("head", 0)))
         self.push(summary, progress)
         self.pull(summary, progress, head=int(hello.get("head", 0)))
         self.store.set_meta("last_sync", dt.datetime.now(dt.timezone.utc).isoformat(
@@ -98,6 +111,29 @@ class SyncClient:
             raise SyncError("本设备软件版本过旧，请升级后再同步；未同步的记录仍保留在本设备上",
                             code="upgrade_required")
         return reply
+
+    def recover(self, epoch: str, summary: SyncSummary, progress: Progress | None = None,
+                head: int = 0) -> None:
+        """The server was restored from a backup (its epoch changed): its log, and what it
+        knew of this device, went back in time. Pull its whole log again, noting the newest
+        version of every field it has, then queue again this device's own writes it lacks
+        and name the rows it lacks that others wrote (see
+        :meth:`~client_kit.store.DeviceStore.resend_after_restore`). The new epoch is adopted
+        with the queued writes, in one transaction: a sync cut before that starts over."""
+        summary.restored = True
+        self.store.set_meta("cursor", "0")
+        known: dict[tuple[str, str], dict[str, Any]] = {}
+
+        def note(entries: list[Any]) -> None:
+            for entry in entries:
+                versions = known.setdefault((entry.record_type, entry.row_id), {})
+                for name, version in entry.versions.items():
+                    if version and (versions.get(name) is None or version > versions[name]):
+                        versions[name] = version
+
+        self.pull(summary, progress, head=head, observe=note)
+        summary.resent, lost = self.store.resend_after_restore(known, epoch)
+        summary.lost_on_server = len(lost)
 
     def _mind_the_clock(self, server_ms: Any) -> None:
         """Re-stamp pending writes made while this device's clock ran far ahead."""
@@ -161,11 +197,12 @@ class SyncClient:
         return _PushBatch(changes[0][0], changes[-1][0], len(changes), body)
 
     def pull(self, summary: SyncSummary, progress: Progress | None = None,
-             head: int = 0) -> None:
+             head: int = 0, observe: Callable[[list[Any]], None] | None = None) -> None:
         """Pull pages until the log's end, each stored with its cursor in one transaction.
 
         The request for the next page goes out before this page is applied, so the server
         prepares it meanwhile. A failed request surfaces after the page before it is stored.
+        ``observe`` sees every page's entries before they are applied.
         """
         start = int(self.store.meta("cursor", "0") or 0)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cunsync-pull") as net:
@@ -178,6 +215,8 @@ class SyncClient:
                     if page.more:
                         flight = self.channel.send("pull", page.cursor,
                                                    self._pull_message(page.cursor), net)
+                    if observe is not None:
+                        observe(page.entries)
                     summary.received += apply_page(self.store, page)
                 if progress:
                     done = page.cursor - start

@@ -416,6 +416,8 @@ def init_app(app: Flask) -> None:
     report_cli.init_app(app)
     from . import token_cli  # API tokens for scripts (docs/operator-guide.md)
     token_cli.init_app(app)
+    from . import backup_cli  # backup and restore (docs/operator-guide.md)
+    backup_cli.init_app(app)
 
 
 def _create_app() -> Flask:

@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # push. 0 leaves Python's setting alone. It applies to the whole server process.
     "GC_THRESHOLD": 50_000,
     "SECRET_KEY": None,
+    # How far an envelope's signed time may lie from the server's clock (seconds, either way).
+    # Older envelopes are refused by their time, so the replay table (envelopes_seen) keeps
+    # only twice this long (docs/protocol.md, "Envelope lifetime").
+    "ENVELOPE_LIFETIME_S": 7 * 24 * 3600,
     # How long a write waits for another writer's lock (milliseconds) before the request is
     # answered 503 server_busy, and the Retry-After (seconds) that answer carries.
     "SQLITE_BUSY_TIMEOUT_MS": 10_000,

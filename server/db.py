@@ -88,7 +88,8 @@ def get_sealer() -> FieldCipher:
 
 def get_gate() -> Gate:
     if "gate" not in g:
-        g.gate = Gate(get_storage(), Keyring(get_storage(), get_sealer()))
+        g.gate = Gate(get_storage(), Keyring(get_storage(), get_sealer()),
+                      lifetime_ms=int(current_app.config["ENVELOPE_LIFETIME_S"]) * 1000)
     return g.gate  # type: ignore[no-any-return]
 
 

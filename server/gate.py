@@ -7,8 +7,10 @@ signs it with the server's active key. HTTP and USB bundles both use it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
+from typing import Callable
 
 from client_kit.engine.envelope import EnvelopeError, Opened, open_envelope, read_header, seal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,13 +23,23 @@ from .sync_service import utc_now
 
 _STATUS = {"unknown_sender": 401, "bad_signature": 401}
 
+#: Default envelope lifetime: an envelope whose signed time is further than this from the
+#: server's clock is refused (a replay older than the replay table is refused by its time).
+LIFETIME_MS = 7 * 24 * 3600 * 1000
+#: The replay table is pruned at most this often (milliseconds), on a device's hello.
+PRUNE_EVERY_MS = 3600 * 1000
+_PRUNED_AT = "envelopes_pruned_ms"
+
 
 class Gate:
     """Opens device envelopes and seals replies."""
 
-    def __init__(self, storage: Storage, keyring: Keyring) -> None:
+    def __init__(self, storage: Storage, keyring: Keyring, *, lifetime_ms: int = LIFETIME_MS,
+                 clock_ms: Callable[[], int] | None = None) -> None:
         self.storage = storage
         self.keyring = keyring
+        self.lifetime_ms = lifetime_ms
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
 
     def open(self, data: bytes, purposes: tuple[str, ...], *,
              refuse_replay: bool = True) -> tuple[DeviceRecord, Opened]:
@@ -56,12 +68,42 @@ class Gate:
             # First contact: a device's first signed message completes its enrolment.
             enrolment.confirm(self.storage, device)
         if refuse_replay:
+            self._check_time(int(header["time"]))
             with self.storage.atomic():
                 fresh = self.storage.note_envelope(device.id, str(header["nonce"]),
                                                    str(header["purpose"]), utc_now())
             if not fresh:
                 raise Conflict("这个信封已经收到过，拒绝重放", code="replayed_envelope")
+            if header["purpose"] == "hello":
+                self.prune()
         return device, opened
+
+    def _check_time(self, sent_ms: int) -> None:
+        """Refuse an envelope signed further than the lifetime from now, either way: the
+        replay table forgets envelopes after twice the lifetime (:meth:`prune`), and by then
+        any envelope it forgot is refused here."""
+        now = self.clock_ms()
+        if abs(sent_ms - now) > self.lifetime_ms:
+            hours = self.lifetime_ms // 3_600_000
+            raise Conflict(f"信封的时间与服务器相差超过 {hours} 小时：本设备的日期或时间不对，"
+                           "或这是一个旧信封的重放。请校准本设备的日期和时间后再同步；"
+                           "未同步的记录仍保留在本设备上",
+                           code="envelope_expired",
+                           details={"sent_ms": sent_ms, "server_ms": now,
+                                    "lifetime_s": self.lifetime_ms // 1000})
+
+    def prune(self, *, force: bool = False) -> int:
+        """Forget envelopes seen more than twice the lifetime ago (at most once an hour);
+        return how many were forgotten."""
+        now = self.clock_ms()
+        last = int(self.storage.get_setting(_PRUNED_AT) or 0)
+        if not force and 0 <= now - last < PRUNE_EVERY_MS:
+            return 0
+        cutoff = dt.datetime.fromtimestamp((now - 2 * self.lifetime_ms) / 1000, dt.timezone.utc)
+        with self.storage.atomic():
+            gone = self.storage.prune_envelopes(cutoff.isoformat(timespec="seconds"))
+            self.storage.set_setting(_PRUNED_AT, str(now))
+        return gone
 
     @staticmethod
     def refuse_revoked(device: DeviceRecord) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -67,7 +68,27 @@ def hello_payload(device: DeviceRecord, now_ms: int | None = None) -> dict[str, 
             "head": get_storage().head(device.villages),
             "server_keys": get_gate().keyring.public(),
             "server_time_ms": _now_ms() if now_ms is None else now_ms,
-            "wipe": bool(device.wipe_requested_at)}
+            "wipe": bool(device.wipe_requested_at),
+            "epoch": get_storage().get_setting(EPOCH)}
+
+
+#: ``server_meta`` key of the server's restore epoch: a random id, new after every restore
+#: from a backup (``cunsync-server restore``). A device that sees it change knows the server
+#: went back in time and re-sends what it lost (docs/protocol.md, "After a restore").
+EPOCH = "epoch"
+
+
+def ensure_epoch(storage: Any) -> str:
+    """The server's epoch, made on first use (call inside a transaction)."""
+    epoch = storage.get_setting(EPOCH)
+    if epoch is None:
+        epoch = new_epoch()
+        storage.set_setting(EPOCH, epoch)
+    return str(epoch)
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
 
 
 @bp.post("/hello")
@@ -91,6 +112,7 @@ def hello():  # type: ignore[no-untyped-def]
     now_ms = _now_ms()
     skew_ms = max(-SKEW_LIMIT_MS, min(SKEW_LIMIT_MS, int(opened.header["time"]) - now_ms))
     with storage.atomic():
+        ensure_epoch(storage)
         storage.update_device(device.id, last_seen_at=utc_now(), clock_skew_ms=skew_ms,
                               **progress)
     return _reply(device, "hello-reply", 0, pack(hello_payload(device, now_ms)), opened)

@@ -405,6 +405,17 @@ class Storage(abc.ABC):
     def note_envelope(self, device_id: str, nonce: str, purpose: str, at: str) -> bool:
         """Remember an envelope; ``False`` if this device sent it before (a replay)."""
 
+    def backup_to(self, dest: str, taken_at: str | None = None) -> None:
+        """Write a consistent copy of the whole database to ``dest`` while the server runs
+        (SQLite: the online backup API), noting ``taken_at`` in the copy. A PostgreSQL backend implements it with ``pg_dump``;
+        ``cunsync-server backup`` and ``restore`` only go through this interface."""
+        raise NotImplementedError(f"{type(self).__name__} cannot make backups yet")
+
+    @abc.abstractmethod
+    def prune_envelopes(self, seen_before: str) -> int:
+        """Forget envelopes noted before ``seen_before`` (an ISO time); return how many. Those
+        are refused by their own timestamp already (see :class:`server.gate.Gate`)."""
+
     @abc.abstractmethod
     def village_codes(self) -> list[str]:
         """Codes of every village the server knows, sorted: live village rows, and villages

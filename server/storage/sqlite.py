@@ -739,6 +739,29 @@ class SQLiteStorage(Storage):
             " VALUES (?, ?, ?, ?)", (device_id, nonce, purpose, at))
         return cur.rowcount == 1
 
+    def backup_to(self, dest: str, taken_at: str | None = None) -> None:
+        """SQLite's online backup: one step under a read transaction, so the copy is the
+        database as of one commit, whatever writers do meanwhile. Written beside ``dest``
+        and renamed into place, so a cut leaves no half file under its name."""
+        partial = dest + ".partial"
+        if os.path.exists(partial):
+            os.remove(partial)
+        target = sqlite3.connect(partial)
+        try:
+            self.conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+            if taken_at:
+                with target:
+                    target.execute("INSERT OR REPLACE INTO server_meta (key, value)"
+                                   " VALUES ('backup_taken_at', ?)", (taken_at,))
+        finally:
+            target.close()
+        os.replace(partial, dest)
+
+    def prune_envelopes(self, seen_before: str) -> int:
+        return self.conn.execute("DELETE FROM envelopes_seen WHERE seen_at < ?",
+                                 (seen_before,)).rowcount
+
     def village_codes(self) -> list[str]:
         return [r[0] for r in self.conn.execute(
             "SELECT village_code FROM villages WHERE _deleted = 0"
