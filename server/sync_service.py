@@ -467,6 +467,10 @@ class SyncService:
             if conflict.status == "candidate":
                 head = self.storage.conflict_head(conflict_id)
                 head_id = head.id if head else None
+                if head is None or head.status != "open":
+                    # Its conflict was settled, and with it every value offered for the field.
+                    raise Conflict(f"这条修改所在的冲突 #{head_id} 已经处理过",
+                                   code="conflict_not_open", details={"conflict": head_id})
                 raise Conflict(f"这条修改已并入冲突 #{head_id}，请在该冲突中处理",
                                code="conflict_joined", details={"conflict": head_id})
             if conflict.status != "open":

@@ -49,6 +49,11 @@ def test_later_changes_to_a_disputed_field_join_its_conflict_as_candidates(
     assert status == 200, body
     assert body["status"] == "resolved" and body["resolved_value"] == 4300
     assert open_conflicts(live_server) == []
+    # Settled with its conflict: a candidate is no longer offered as waiting elsewhere.
+    status, body = api(live_server, "POST", f"/api/v1/conflicts/{other}/resolve",
+                       {"action": "incoming", "comment": "核实"})
+    assert status == 409 and body["error"]["code"] == "conflict_not_open"
+    assert body["error"]["details"]["conflict"] == conflict["id"]
     for device in (a, b, c):
         device.sync()
         row = device.store.get("employment", employment_id, with_meta=True)
