@@ -34,7 +34,8 @@ def county(tmp_path):
     stored.state.values["end_date"] = "2027-01-01"
     with c.storage.atomic():
         c.storage.save_rows("appointment", [stored])
-    # Two posts at once, as two offline tablets can record; one of them in another village.
+    # Two posts at once, as two offline tablets could record before the server checked it;
+    # one of them in another village.
     # Sync refuses a village-B appointment of a village-A person now (a reference must stay in
     # its village), but older servers let it through: recorded for a stand-in of village B,
     # then pointed at 丙 in the database itself.
@@ -46,7 +47,15 @@ def county(tmp_path):
     stored.state.values["person_id"] = people["丙"]
     with c.storage.atomic():
         c.storage.save_rows("appointment", [stored])
-    appoint("丙", "水管员", "2026-03-01", "2027-02-28")
+    # Sync holds a second active appointment for review now (tests/e2e/test_one_post_e2e.py);
+    # older data holds such pairs: recorded for a stand-in, then pointed at 丙 in the database.
+    second = c.add("appointment", post_id=post["水管员"], person_id=c.person(h, "替", labour="weak"),
+                   start_date="2026-03-01", end_date="2027-02-28", accident_insurance=True,
+                   status="active")
+    stored = c.storage.load_rows("appointment", [second])[second]
+    stored.state.values["person_id"] = people["丙"]
+    with c.storage.atomic():
+        c.storage.save_rows("appointment", [stored])
     appoint("丁", "护林员", "2025-01-01", "2025-12-31", status="ended", ended_on="2025-12-31")
     for day, status in (("2026-02-28", "on_post"), ("2026-03-01", "on_post"),
                         ("2026-03-02", "on_post"), ("2026-03-03", "absent"),

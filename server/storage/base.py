@@ -233,6 +233,13 @@ class Storage(abc.ABC):
                 for row_id, row in self.load_rows(record_type, ids).items()}
 
     @abc.abstractmethod
+    def referring_rows(self, record_type: str, field: str,
+                       values: Iterable[str]) -> dict[str, StoredRow]:
+        """The stored rows of ``record_type`` whose reference ``field`` (a column that names
+        another row) holds one of ``values``, deleted rows included, by id. A push checks a
+        rule spanning rows (一人一岗: a person's other appointments) with one call."""
+
+    @abc.abstractmethod
     def add_refusals(self, refusals: list[RefusalRecord]) -> list[int]:
         """Store refused changes (one per device and sequence); return their ids."""
 
