@@ -105,3 +105,29 @@ def test_taking_the_second_after_ending_the_first_puts_it_in_force(
     assert _server_row(live_server, second["id"])["status"] == "active"
     b.sync()
     assert b.store.get("appointment", second["id"])["status"] == "active"
+
+
+def test_a_post_over_its_seats_is_flagged_in_the_posts_report(
+        live_server, three_devices, seeded):  # noqa: F811
+    """护林员 has 1 seat (recorded on tablet a); 李秀英 holds it 2026-01-01..2026-12-31 and
+    tablet b, offline, appoints 王大山 to it from 2026-03-01. Two different people: no 一人一岗
+    clash, both applied; on 2026-05-01 the post has 2 holders for 1 seat -> flagged; on
+    2026-02-01 only 李秀英 -> not flagged."""
+    a, b, _ = three_devices
+    a.store.update("post", seeded["post"]["id"], {"seats": 1})
+    b.store.create("appointment", {
+        "post_id": seeded["post"]["id"], "person_id": seeded["head"]["id"],
+        "start_date": "2026-03-01", "end_date": "2027-02-28", "status": "active",
+        "accident_insurance": True})
+    a.sync(), b.sync()
+    assert open_conflicts(live_server) == []
+
+    def over_seats(day):
+        status, report = api(live_server, "GET",
+                             f"/api/v1/reports/posts?village={VILLAGE_A}&on={day}")
+        assert status == 200, report
+        return next(t for t in report["tables"] if t["key"] == "over_seats")["rows"]
+
+    [row] = over_seats("2026-05-01")
+    assert (row["post"], row["seats"], row["holders"]) == ("护林员", 1, 2)
+    assert over_seats("2026-02-01") == []
