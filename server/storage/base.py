@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from client_kit.engine.changes import PulledEntry, Version
 from client_kit.engine.merge import RowState
@@ -152,6 +152,11 @@ class Storage(abc.ABC):
     Writes happen inside :meth:`atomic`; a block that raises leaves no trace. Reads outside a
     block see committed data only.
     """
+
+    #: The receipt time :meth:`append_log` stamps (``YYYY-MM-DDTHH:MM:SS.fffZ``, UTC); ``None``
+    #: means the database's clock. Only a builder of sample data (the demo county, dated inside
+    #: the policy period) sets it.
+    log_clock: Callable[[], str] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 

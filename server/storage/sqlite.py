@@ -188,7 +188,7 @@ class SQLiteStorage(Storage):
     def append_log(self, drafts: list[LogDraft]) -> list[int]:
         if not drafts:
             return []
-        at = _now_sql(self.conn)
+        at = self.log_clock() if self.log_clock else _now_sql(self.conn)
         first = self.conn.execute("SELECT coalesce(max(cursor), 0) FROM change_log").fetchone()[0]
         self.conn.executemany(
             "INSERT INTO change_log (cursor, record_type, row_id, village_code, fields, versions,"
