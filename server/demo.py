@@ -19,6 +19,7 @@ from client_kit.store import DeviceStore
 
 from . import accounts
 from .enrolment import issue_code
+from .reporting.policy import Policy, load_policy
 from .storage import DeviceRecord, Storage
 from .sync_service import SyncService
 
@@ -45,11 +46,28 @@ def _name(rng: random.Random) -> str:
 
 
 def build_demo(storage: Storage, *, households: int = 300, seed: int = 7,
-               password: str = "demo-password",
-               today: dt.date | None = None) -> Iterator[str]:
-    """Fill an empty server with a demo county; yields lines describing what was made."""
+               password: str = "demo-password", today: dt.date | None = None,
+               policy: Policy | None = None) -> Iterator[str]:
+    """Fill an empty server with a demo county; yields lines describing what was made.
+
+    The county is dated ``today``, by default the day the console's report form offers: today
+    when the policy (``policy``, default the provincial one) is in force, else its last day in
+    force, so every report shows the policy at work. Its records describe the days up to then
+    and reached the server on that day.
+    """
     rng = random.Random(seed)
-    today = today or dt.date.today()
+    today = today or (policy or load_policy()).default_day(dt.date.today())
+    # Received on the demo's day (China time noon), so reports as of that day see them.
+    received = f"{today.isoformat()}T04:00:00.000Z"
+    storage.log_clock = lambda: received
+    try:
+        yield from _build(storage, rng, households, password, today)
+    finally:
+        storage.log_clock = None
+
+
+def _build(storage: Storage, rng: random.Random, households: int, password: str,
+           today: dt.date) -> Iterator[str]:
     service = SyncService(storage)
     villages = [(village_code(tcode, i + 1), vname, tname)
                 for tcode, tname, names in TOWNSHIPS for i, vname in enumerate(names)]
@@ -66,6 +84,9 @@ def build_demo(storage: Storage, *, households: int = 300, seed: int = 7,
             store = DeviceStore.open(Path(tmp) / f"{code}-a.sqlite", device_id=device.id)
             with store.transaction():
                 _record_village(store, rng, today, code, vname, tname, per_village)
+            _push_all(service, store, device)
+            with store.transaction():
+                _record_job_losses(store, rng, today)
             _push_all(service, store, device)
             if index < 3:
                 _make_conflicts(storage, service, store, device, today, code,
@@ -151,6 +172,19 @@ def _record_employment(store: DeviceStore, rng: random.Random, today: dt.date,
             "person_id": person["id"], "status": "not_employed",
             "status_since": (today - dt.timedelta(days=rng.randint(5, 400))).isoformat(),
             "not_working_reason": rng.choice(("willing", "willing", "unwilling", "unable"))})
+
+
+def _record_job_losses(store: DeviceStore, rng: random.Random, today: dt.date) -> None:
+    """Two people of the village lost their work in the last three weeks (就业转失业), after
+    their first records reached the server: the early-warning list has someone to show."""
+    employed = [e for e in store.query("employment", status="employed")]
+    for employment in rng.sample(employed, min(2, len(employed))):
+        store.update("employment", employment["id"], {
+            "status": "not_employed", "not_working_reason": "willing",
+            "status_since": (today - dt.timedelta(days=rng.randint(1, 20))).isoformat(),
+            "destination": None, "province": None, "work_kind": None, "organised_export": None,
+            "employer": None, "start_date": None, "long_contract": None,
+            "insurance_months": None, "monthly_income": None})
 
 
 def _record_posts(store: DeviceStore, rng: random.Random, today: dt.date, code: str,

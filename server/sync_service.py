@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 
 from client_kit.domain import RECORD_TYPES, RecordType
 from client_kit.domain.fields import Ref
+from client_kit.domain.rules import clashing_posts
 from client_kit.engine.changes import DELETE, DELETED, Change, PulledEntry, Version
 from client_kit.engine.errors import ClockSkewError
 from client_kit.engine.hlc import HybridClock
@@ -28,6 +29,8 @@ from .storage import (AuditEntry, ConflictRecord, DeviceRecord, LogDraft, Refusa
                       StoredRow, UserRecord)
 
 SERVER_DEVICE = "server"
+#: Record types with a rule spanning rows, and the field a new row breaking it is held on.
+_ROW_RULES: dict[str, tuple[str, ...]] = {"appointment": ("status",)}
 
 
 def utc_now() -> str:
@@ -270,19 +273,53 @@ class SyncService:
             except ApiError as err:
                 batch.refusals.append(_refusal(device, change, err))
                 continue
-            if stored is None and change.op != DELETE and _new_row(rt, change, device, batch):
+            spans_rows = rt.name in _ROW_RULES and change.op != DELETE
+            if stored is None and change.op != DELETE and not (
+                    spans_rows and self._breaks_row_rule(rt, change.row_id, change.fields,
+                                                         batch)) \
+                    and _new_row(rt, change, device, batch):
                 continue
             state = stored.state if stored else RowState()
             outcome = merge_change(state, change, device.id, rt.policies)
             if stored is not None and outcome.writes and not self._row_stays_valid(
                     rt, stored, outcome):
                 outcome = hold_for_review(state, change, device.id, outcome)
+            elif spans_rows and outcome.writes and self._breaks_row_rule(
+                    rt, change.row_id, {**state.values, **{
+                        k: v for k, (v, _) in outcome.writes.items()}}, batch) and not (
+                    state.exists and not state.deleted
+                    and self._breaks_row_rule(rt, change.row_id, state.values, batch)):
+                # A new row is kept with the field that puts it in force held; a change to a
+                # stored row is held whole, as for a rule spanning its fields. A row that broke
+                # the rule already (older data) is not held for every later edit: the posts
+                # report lists it.
+                held = _ROW_RULES[rt.name] if not state.exists else None
+                outcome = hold_for_review(state, change, device.id, outcome, held)
             if stored is None:
                 stored = StoredRow(change.row_id, change.village, state)
                 batch.rows[rt.name][change.row_id] = stored
             self._apply_outcome(rt, stored, change, outcome, device, users, batch)
         self.storage.set_setting("hlc", str(clock.last))
         return batch
+
+    def _breaks_row_rule(self, rt: RecordType, row_id: str, values: dict[str, Any],
+                         batch: _Batch) -> bool:
+        """Whether the row ``row_id`` with ``values`` breaks a rule spanning rows: 一人一岗,
+        an active appointment whose term overlaps another active one of the same person, from
+        any device (rows stored, or applied earlier in this batch)."""
+        person = values.get("person_id")
+        if rt.name != "appointment" or values.get("status") != "active" \
+                or not isinstance(person, str):
+            return False
+        others = self.storage.referring_rows(rt.name, "person_id", [person])
+        for other_id, row in batch.rows.get(rt.name, {}).items():
+            if row.state.values.get("person_id") == person:
+                others[other_id] = row
+            else:
+                others.pop(other_id, None)
+        return bool(clashing_posts(values, [
+            row.state.values for other_id, row in others.items()
+            if other_id != row_id and row.state.exists and not row.state.deleted]))
 
     def _referenced_villages(self, changes: list[Change]) -> dict[str, dict[str, str]]:
         """The village of every stored row the changes refer to, one look-up per type."""
@@ -526,6 +563,29 @@ class SyncService:
         found = [conflict, *self.storage.conflict_candidates(conflict.id or 0)]
         return sorted(found, key=lambda c: (tuple(c.incoming_version), c.id or 0),
                       reverse=True)
+
+    def rivals(self, conflict: ConflictRecord) -> list[StoredRow]:
+        """The rows a held change would clash with under a rule spanning rows: for an
+        appointment, the person's other active appointments whose term overlaps the one the
+        conflict would put in force (一人一岗), so a supervisor sees both."""
+        rt = RECORD_TYPES[conflict.record_type]
+        if rt.name not in _ROW_RULES or conflict.field == DELETED:
+            return []
+        row = self.storage.load_rows(rt.name, [conflict.row_id]).get(conflict.row_id)
+        if row is None:
+            return []
+        values = {**row.state.values, conflict.field: conflict.incoming_value}
+        if conflict.status != "open":
+            values = dict(row.state.values)
+        person = values.get("person_id")
+        if not isinstance(person, str):
+            return []
+        others = {i: r for i, r in self.storage.referring_rows(
+            rt.name, "person_id", [person]).items()
+            if i != row.id and r.state.exists and not r.state.deleted}
+        clashing = clashing_posts(values, [dict(r.state.values, id=i)
+                                           for i, r in others.items()])
+        return [others[c["id"]] for c in clashing]
 
     def _picked(self, conflict: ConflictRecord, action: str,
                 candidate: int | None) -> ConflictRecord:

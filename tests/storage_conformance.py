@@ -261,6 +261,17 @@ class StorageConformance:
         assert (done.resolved_by, done.comment, done.status) == ("jiandu", "已核实", "resolved")
         assert storage.count_refusals(statuses=("open", "resolved")) == 2
 
+    def test_referring_rows_finds_the_rows_naming_a_row(self, storage):
+        def appointment(row_id, person, deleted=False):
+            return StoredRow(row_id, V1, RowState({"village_code": V1, "person_id": person,
+                                                   "post_id": "post"}, {}, deleted, set(), True))
+        with storage.atomic():
+            storage.save_rows("appointment", [appointment("a1", "p1"), appointment("a2", "p2"),
+                                              appointment("a3", "p1", deleted=True)])
+        found = storage.referring_rows("appointment", "person_id", ["p1", "nobody"])
+        assert sorted(found) == ["a1", "a3"] and found["a3"].state.deleted
+        assert storage.referring_rows("appointment", "person_id", []) == {}
+
     def test_row_villages_names_the_village_of_each_stored_row(self, storage):
         with storage.atomic():
             storage.save_rows("household", [

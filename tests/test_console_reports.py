@@ -146,3 +146,35 @@ def test_errors_are_plain_chinese_without_python_quoting(county, query, message)
     html = client.get(f"/console/reports?{query}").get_data(as_text=True)
     shown = html.split('class="flash error" role="alert">')[1].split("</p>")[0]
     assert shown == message
+
+
+def test_the_report_form_offers_a_day_in_force_and_the_demo_is_dated_inside_the_policy(county):
+    """With no day asked, the form offers today if the policy is in force, else its last day
+    in force (2025-12-31 for the provincial text); the demo county is dated on that day, so
+    its employment-scale and early-warning reports have rows and no policy-end banner."""
+    import datetime as dt
+
+    from server.reporting import load_policy
+
+    offered = load_policy().default_day(dt.date.today()).isoformat()
+    client = county.test_client()
+    login(client, "jiandu")
+    for name, marker in (("employment-scale", "三类人员已就业"), ("early-warning", "预警名单")):
+        html = client.get(f"/console/reports?name={name}&area=county:522731").get_data(
+            as_text=True)
+        assert f'name="on" type="date" value="{offered}"' in html
+        assert "policy-end" not in html
+        assert f"on={offered}" in html  # the downloads are of the same day
+        counts = re.findall(r'<strong>(\d+)</strong>', html)
+        assert marker in html and int(counts[0]) > 0, name
+
+
+def test_a_report_after_the_policy_end_says_so_at_the_top_of_the_page(county):
+    client = county.test_client()
+    login(client, "jiandu")
+    html = client.get("/console/reports?name=subsidies&area=county:522731&on=2026-03-01"
+                      ).get_data(as_text=True)
+    banner = html.index('class="flash error policy-end"')
+    assert banner < html.index("<h2>")  # above the report
+    assert "已超出政策执行期限" in html and "[policy] effective_to" in html
+    assert "2025-12-31" in html[banner:html.index("<h2>")]

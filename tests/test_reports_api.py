@@ -126,3 +126,22 @@ def test_the_list_of_reports_shows_the_policy_in_force(client):
 def test_every_report_route_is_documented(client):
     spec = get(client, "/api/v1/openapi.json").get_json()
     assert {"/api/v1/reports", "/api/v1/reports/{name}"} <= set(spec["paths"])
+
+
+def test_a_report_after_the_policy_end_says_so_first_in_json_csv_and_xlsx(client):
+    """The default policy ends 2025-12-31: a report for 2026-03-01 says so in the API answer,
+    in the CSV's second row (under the title) and under the title of every XLSX sheet; a report
+    for 2025-12-31 does not."""
+    path = f"/api/v1/reports/posts?county={COUNTY}"
+    body = get(client, f"{path}&on=2026-03-01").get_json()
+    assert body["policy_end"]["last_day"] == "2025-12-31"
+    assert body["policy_end"]["key"] == "[policy] effective_to"
+    assert get(client, f"{path}&on=2025-12-31").get_json()["policy_end"] is None
+    text = get(client, f"{path}&on=2026-03-01&format=csv").get_data().decode("utf-8-sig")
+    second = text.splitlines()[1]
+    assert "已超出政策执行期限" in second and "[policy] effective_to" in second
+    assert "已超出政策执行期限" not in get(
+        client, f"{path}&on=2025-12-31&format=csv").get_data().decode("utf-8-sig")
+    book = load_workbook(io.BytesIO(get(client, f"{path}&on=2026-03-01&format=xlsx").data))
+    for sheet in book.worksheets:
+        assert "已超出政策执行期限" in sheet.cell(2, 1).value, sheet.title

@@ -61,3 +61,18 @@ def test_a_visit_takes_the_member_off_the_list(county):
     county.add("visit", household_id=household, visit_date="2026-03-10", visitors="工作队")
     assert names(county.report("early-warning", "2026-03-31", county=COUNTY).table(
         "warnings")) == ["丙", "己"]
+
+
+def test_a_member_appointed_to_a_post_is_at_work_and_not_warned_about(county):
+    """甲 lost his factory job on 2026-03-10 (listed on 2026-03-31). Appointed 护路员 from
+    2026-03-25 (clause 十三: a post is work), he is off the list on 2026-03-31; on 2026-03-24,
+    before the term, he is still on it."""
+    person = county.storage.conn.execute("SELECT id FROM persons WHERE name = '甲'").fetchone()[0]
+    post = county.add("post", village_code=V1, name="护路员", monthly_pay=500,
+                      created_on="2026-01-01")
+    county.add("appointment", post_id=post, person_id=person, start_date="2026-03-25",
+               end_date="2027-03-24", accident_insurance=True, status="active")
+    assert "甲" not in names(county.report("early-warning", "2026-03-31", county=COUNTY)
+                             .table("warnings"))
+    assert "甲" in names(county.report("early-warning", "2026-03-24", county=COUNTY)
+                         .table("warnings"))

@@ -73,3 +73,34 @@ def test_an_explicit_base_date_and_a_village(county):
     village = county.report("employment-scale", "2025-12-31", village=V3, base="2025-01-01")
     assert rows(village, "by_destination")["all"]["total_base"] == 1
     assert rows(village, "by_destination")["all"]["total_now"] == 0  # deleted since
+
+
+def test_a_public_welfare_post_counts_as_work_of_its_own_kind(county):
+    """Clause 十三: a post is work. 庚 (脱贫人口) is 未就业 in the records but holds a post
+    2025-03-01..2026-02-28; 甲 already counted as 务工 also holds one and is counted once.
+
+    Hand count, tuopin row, 公益性岗位 column: on 2025-06-30 庚 -> 1 (甲 stays under 务工);
+    at the base 2024-12-31, before the term -> 0. 县内 grows by exactly 1 against the same
+    report without 庚's post (甲 乙 丙 are counted either way).
+    """
+    before = rows(county.report("employment-scale", "2025-06-30", county=COUNTY),
+                  "by_destination")["tuopin"]["in_county_now"]
+    h = county.household(V1, "庚", ["tuopin"])
+    geng = county.person(h, "庚", categories=["tuopin"], labour="weak")
+    county.idle(geng, at="2024-03-01")
+    jia = county.storage.conn.execute("SELECT id FROM persons WHERE name = '甲'").fetchone()[0]
+    post = county.add("post", village_code=V1, name="护林员", monthly_pay=600,
+                      created_on="2025-01-01")
+    post2 = county.add("post", village_code=V1, name="护路员", monthly_pay=600,
+                       created_on="2025-01-01")
+    for person, where in ((geng, post), (jia, post2)):
+        county.add("appointment", post_id=where, person_id=person, start_date="2025-03-01",
+                   end_date="2026-02-28", accident_insurance=True, status="active")
+    report = county.report("employment-scale", "2025-06-30", county=COUNTY)
+    kinds = rows(report, "by_work_kind")["tuopin"]
+    assert (kinds["gongyi_post_now"], kinds["gongyi_post_base"]) == (1, 0)
+    assert rows(report, "by_destination")["tuopin"]["in_county_now"] == before + 1
+    assert report.table("by_work_kind").columns[3].label == "公益性岗位（本期）"
+    after_term = rows(county.report("employment-scale", "2026-03-01", county=COUNTY),
+                      "by_work_kind")["tuopin"]
+    assert after_term["gongyi_post_now"] == 0

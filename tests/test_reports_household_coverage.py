@@ -65,3 +65,54 @@ def test_a_member_finding_work_covers_the_household(county):
     summary = county.report("household-coverage", "2026-03-01", county=COUNTY).to_json()[
         "summary"]
     assert (summary["covered"], summary["zero"]) == (3, 2)
+
+
+@pytest.fixture
+def forester(tmp_path):
+    """One 脱贫户 whose only worker, 林, is 未就业 in the employment records but is appointed
+    护林员 from 2025-03-01 to 2026-02-28 (contract end), and left the post on 2025-12-15."""
+    c = County(tmp_path)
+    h = c.household(V1, "林", ["tuopin"])
+    worker = c.person(h, "林", relation="head", labour="weak")
+    c.idle(worker)
+    c.person(h, "林小", labour="none")
+    post = c.add("post", village_code=V1, name="护林员", monthly_pay=600, created_on="2025-01-01")
+    c.appointment = c.add("appointment", post_id=post, person_id=worker,
+                          start_date="2025-03-01", end_date="2026-02-28",
+                          accident_insurance=True, status="active")
+    c.worker = worker
+    yield c
+    c.close()
+
+
+def _coverage(county, day):
+    report = county.report("household-coverage", day, village=V1)
+    summary = report.to_json()["summary"]
+    return summary["covered"], summary["zero"], names(report.table("zero_employment"))
+
+
+def test_a_public_welfare_post_is_work_for_one_person_per_household(forester):
+    """Clause 十三 (在岗领补: the holder is paid for being on the post) and clause 二 (一户一人):
+    the post is the household's work on every day of its term.
+
+    Hand count: 1 household with labour (林, 弱劳动力). Term 2025-03-01..2026-02-28, active.
+    - 2025-02-28: before the term, 林 未就业 -> covered 0, zero 1, listed 林 and 林小.
+    - 2025-03-01: first day of the term -> covered 1, zero 0, nobody listed.
+    - 2026-02-28: last day of the term -> covered 1.
+    - 2026-03-01: term over (not renewed) -> covered 0, zero 1.
+    """
+    assert _coverage(forester, "2025-02-28") == (0, 1, ["林", "林小"])
+    assert _coverage(forester, "2025-03-01") == (1, 0, [])
+    assert _coverage(forester, "2026-02-28") == (1, 0, [])
+    assert _coverage(forester, "2026-03-01") == (0, 1, ["林", "林小"])
+
+
+def test_a_holder_who_left_the_post_no_longer_covers_the_household(forester):
+    """退岗 on 2025-12-15 (status ended, ended_on 2025-12-15): the last day on post counts.
+
+    Hand count: 2025-12-15 -> covered 1; 2025-12-16 -> covered 0, zero 1 (林 and 林小 listed).
+    """
+    forester.update("appointment", forester.appointment, at="2025-12-15", status="ended",
+                    ended_on="2025-12-15", end_reason="resigned")
+    assert _coverage(forester, "2025-12-15") == (1, 0, [])
+    assert _coverage(forester, "2025-12-16") == (0, 1, ["林", "林小"])

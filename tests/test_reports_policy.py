@@ -77,3 +77,37 @@ def test_a_relative_policy_file_is_found_in_the_instance_folder(tmp_path):
     write(tmp_path, "[early_warning]\ndays = 7\n")
     assert configured_policy("local.toml", str(tmp_path)).early_warning_days == 7
     assert configured_policy(None, str(tmp_path)).early_warning_days == 30
+
+
+def test_the_policy_ends_on_its_last_day_and_the_report_day_after_says_so():
+    """政策执行期限截止2025年12月31日 (the text's last paragraph): [policy] effective_to.
+    Hand check: on 2025-12-31 no notice; on 2026-01-01 a notice naming 2025-12-31 and the key
+    `[policy] effective_to`."""
+    policy = load_policy()
+    assert policy.last_day == dt.date(2025, 12, 31)
+    assert policy.end_notice(dt.date(2025, 12, 31)) is None
+    notice = policy.end_notice(dt.date(2026, 1, 1))
+    assert notice is not None
+    assert (notice["last_day"], notice["key"]) == ("2025-12-31", "[policy] effective_to")
+    assert "2026-01-01" in notice["message"] and "[policy] effective_to" in notice["message"]
+
+
+def test_a_rule_period_beyond_the_policy_moves_its_end(tmp_path):
+    """A county renews the training subsidy to 2026-06-30: anything in force to then, so the
+    notice starts on 2026-07-01."""
+    policy = load_policy(write(tmp_path, "[rules.training_living]\nperiods = [{ per_day = 40 }, "
+                               "{ from = 2026-01-01, to = 2026-06-30, per_day = 50 }]\n"))
+    assert policy.last_day == dt.date(2026, 6, 30)
+    assert policy.end_notice(dt.date(2026, 6, 30)) is None
+    assert policy.end_notice(dt.date(2026, 7, 1)) is not None
+
+
+@pytest.mark.parametrize("today,offered", [
+    ("2026-12-03", "2025-12-31"),  # after the end: its last day
+    ("2025-12-31", "2025-12-31"),  # in force: today
+    ("2023-05-10", "2023-05-10"),
+    ("2020-12-31", "2021-01-01"),  # before the start: its first day
+])
+def test_the_report_form_offers_a_day_in_force(today, offered):
+    assert load_policy().default_day(dt.date.fromisoformat(today)) == \
+        dt.date.fromisoformat(offered)

@@ -34,7 +34,8 @@ def county(tmp_path):
     stored.state.values["end_date"] = "2027-01-01"
     with c.storage.atomic():
         c.storage.save_rows("appointment", [stored])
-    # Two posts at once, as two offline tablets can record; one of them in another village.
+    # Two posts at once, as two offline tablets could record before the server checked it;
+    # one of them in another village.
     # Sync refuses a village-B appointment of a village-A person now (a reference must stay in
     # its village), but older servers let it through: recorded for a stand-in of village B,
     # then pointed at 丙 in the database itself.
@@ -46,7 +47,15 @@ def county(tmp_path):
     stored.state.values["person_id"] = people["丙"]
     with c.storage.atomic():
         c.storage.save_rows("appointment", [stored])
-    appoint("丙", "水管员", "2026-03-01", "2027-02-28")
+    # Sync holds a second active appointment for review now (tests/e2e/test_one_post_e2e.py);
+    # older data holds such pairs: recorded for a stand-in, then pointed at 丙 in the database.
+    second = c.add("appointment", post_id=post["水管员"], person_id=c.person(h, "替", labour="weak"),
+                   start_date="2026-03-01", end_date="2027-02-28", accident_insurance=True,
+                   status="active")
+    stored = c.storage.load_rows("appointment", [second])[second]
+    stored.state.values["person_id"] = people["丙"]
+    with c.storage.atomic():
+        c.storage.save_rows("appointment", [stored])
     appoint("丁", "护林员", "2025-01-01", "2025-12-31", status="ended", ended_on="2025-12-31")
     for day, status in (("2026-02-28", "on_post"), ("2026-03-01", "on_post"),
                         ("2026-03-02", "on_post"), ("2026-03-03", "absent"),
@@ -107,3 +116,34 @@ def test_the_sql_one_year_end_is_the_domain_one(start):
     assert got == one_year_end(dt.date.fromisoformat(start)).isoformat()
     months = conn.execute(f"SELECT {add_months(':d', 3)}", {"d": "2025-11-30"}).fetchone()[0]
     assert months == "2026-02-28"
+
+
+def test_a_post_with_more_holders_than_seats_is_flagged(tmp_path):
+    """按需设岗: a post has the seats the county recorded. 护林员 has 2 seats: holders 甲
+    (2026-01-01..2026-12-31), 乙 (2026-02-01..2027-01-31) and 丙 (2026-03-01..2027-02-28,
+    left 2026-03-20). Hand count on 2026-03-15: 3 on the roster > 2 seats -> flagged, excess 1;
+    on 2026-02-15: 2 holders = 2 seats -> not flagged; on 2026-03-21 (丙 left): 2 -> not flagged.
+    保洁员 has no seats recorded: never checked."""
+    c = County(tmp_path)
+    try:
+        h = c.household(V1, "甲", ["tuopin"])
+        people = {n: c.person(h, n, labour="weak") for n in "甲乙丙丁"}
+        forest = c.add("post", village_code=V1, name="护林员", seats=2, created_on="2025-01-01")
+        clean = c.add("post", village_code=V1, name="保洁员", created_on="2025-01-01")
+        for who, start, end, extra in (
+                ("甲", "2026-01-01", "2026-12-31", {}),
+                ("乙", "2026-02-01", "2027-01-31", {}),
+                ("丙", "2026-03-01", "2027-02-28", {"status": "ended", "ended_on": "2026-03-20"})):
+            c.add("appointment", post_id=forest, person_id=people[who], start_date=start,
+                  end_date=end, accident_insurance=True, **{"status": "active", **extra})
+        c.add("appointment", post_id=clean, person_id=people["丁"], start_date="2026-01-01",
+              end_date="2026-12-31", accident_insurance=True, status="active")
+        report = c.report("posts", "2026-03-15", county=COUNTY)
+        [row] = report.table("over_seats").rows
+        assert (row["post"], row["seats"], row["holders"], row["excess"]) == ("护林员", 2, 3, 1)
+        assert row["names"].count("、") == 2
+        assert report.to_json()["summary"]["over_seats"] == 1
+        for day in ("2026-02-15", "2026-03-21"):
+            assert c.report("posts", day, county=COUNTY).table("over_seats").rows == []
+    finally:
+        c.close()

@@ -32,3 +32,35 @@ def check_day_in_session(signin: dict[str, Any], session: dict[str, Any] | None)
             f"签到日期不在培训班开班（{session['start_date']}）至结业（{session['end_date']}）期间",
             details={"day": ["签到日期：不在培训期间内"]},
         )
+
+
+def _term(row: dict[str, Any]) -> tuple[str, str] | None:
+    """An appointment's term as ISO dates: its start to the day the holder left, else the
+    contract's end (``None`` when the row lacks the dates)."""
+    start, last = row.get("start_date"), row.get("ended_on") or row.get("end_date")
+    if not isinstance(start, str) or not isinstance(last, str):
+        return None
+    return start, last
+
+
+def clashing_posts(appointment: dict[str, Any],
+                   others: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """一人一岗 as the server checks it: the person's other active appointments whose term
+    overlaps this active one's (an empty list when it breaks no rule).
+
+    ``others`` are the person's other appointments (not this one, none deleted). Unlike the
+    device's :func:`check_one_person_one_post`, which sees one device's rows, the server sees
+    every device's: a renewal whose term starts after the old one ends is no clash.
+    """
+    if appointment.get("status") != "active":
+        return []
+    mine = _term(appointment)
+    if mine is None:
+        return []
+    found = []
+    for other in others:
+        theirs = _term(other)
+        if other.get("status") == "active" and theirs is not None \
+                and mine[0] <= theirs[1] and theirs[0] <= mine[1]:
+            found.append(other)
+    return found

@@ -152,6 +152,8 @@ class PostSchema(RecordSchema):
     name = Text("岗位名称", required=True, max_length=60)
     duty = Text("岗位类别", max_length=60)
     monthly_pay = Money("月补贴标准", maximum=100_000)
+    #: How many holders the post has room for (按需设岗); the posts report flags more.
+    seats = Count("岗位人数", minimum=1, maximum=1_000)
     created_on = Day("设岗日期", required=True)
     closed_on = Day("撤岗日期")
     note = Text("备注", max_length=1000, policy="lww")

@@ -172,19 +172,25 @@ def _merge_field(state: RowState, name: str, value: Any, base: Version | None,
 
 
 def hold_for_review(state: RowState, change: Change, device: str,
-                    outcome: MergeOutcome) -> MergeOutcome:
+                    outcome: MergeOutcome, only: Collection[str] | None = None
+                    ) -> MergeOutcome:
     """Turn every value ``outcome`` would write into a ``review`` conflict instead.
 
     For a change whose values, merged with what others changed meanwhile, would make the row
     break a rule that spans fields (the caller knows the rules): the row keeps its current
-    values and a supervisor sees the whole change, field by field.
+    values and a supervisor sees the whole change, field by field. With ``only``, just those
+    fields are held and the other writes apply (a new row whose one field would break a rule
+    spanning rows: the row is kept, that field waits for review).
     """
     incoming: Version = (change.hlc, device)
     held = MergeOutcome(reannounce=set(outcome.reannounce), deleted=outcome.deleted,
                         deleted_version=outcome.deleted_version,
                         disputed_added=set(outcome.disputed_added))
-    held.conflicts = [c for c in outcome.conflicts if c.field not in outcome.writes]
-    for name, (value, _) in outcome.writes.items():
+    holding = {name: write for name, write in outcome.writes.items()
+               if only is None or name in only}
+    held.writes = {name: write for name, write in outcome.writes.items() if name not in holding}
+    held.conflicts = [c for c in outcome.conflicts if c.field not in holding]
+    for name, (value, _) in holding.items():
         held.conflicts.append(ConflictDraft(name, REVIEW, change.base.get(name),
                                             state.values.get(name), state.versions.get(name),
                                             value, incoming, "open"))

@@ -125,6 +125,9 @@ def conflict_detail(conflict_id: int):  # type: ignore[no-untyped-def]
     view["row"] = dict(row.state.values) if row else None
     view["row_disputed"] = sorted(row.state.disputed) if row else []
     view["candidates"] = [candidate_view(c) for c in get_sync().candidates(conflict)]
+    # Rows the held value would clash with (一人一岗: the person's other post, in force).
+    view["rivals"] = [{"id": r.id, "village_code": r.village_code, **r.state.values}
+                      for r in get_sync().rivals(conflict)]
     if conflict.status == "candidate":
         head = storage.conflict_head(conflict_id)
         view["joined_to"] = head.id if head else None

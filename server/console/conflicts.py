@@ -168,6 +168,34 @@ def _related(rt: Any, conflict: ConflictRecord, row: StoredRow | None,
     return found
 
 
+def _posts_side_by_side(storage: Any, conflict: ConflictRecord) -> list[dict[str, str]]:
+    """一人一岗: the held appointment and the person's other post in force, one line each
+    (post, term, status), so the supervisor sees both before deciding."""
+    rivals = get_sync().rivals(conflict)
+    if not rivals:
+        return []
+    held = storage.load_rows("appointment", [conflict.row_id]).get(conflict.row_id)
+    rows = [(held, "本条聘任（待审核）" if conflict.status == "open" else "本条聘任")] + [
+        (r, "已在岗的岗位") for r in rivals]
+    posts = storage.load_rows("post", [r.state.values.get("post_id") for r, _ in rows
+                                       if r is not None and r.state.values.get("post_id")])
+    rt = RECORD_TYPES["appointment"]
+    lines = []
+    for row, role in rows:
+        if row is None:
+            continue
+        values = row.state.values
+        post = posts.get(values.get("post_id") or "")
+        status = conflict.incoming_value if row.id == conflict.row_id and \
+            conflict.status == "open" else values.get("status")
+        lines.append({
+            "role": role, "post": (post.state.values.get("name") if post else None) or "—",
+            "term": f"{values.get('start_date') or '—'}至{values.get('end_date') or '—'}",
+            "status": present.show_value(rt, "status", status),
+            "ended_on": values.get("ended_on") or ""})
+    return lines
+
+
 def _candidates(storage: Any, conflict: ConflictRecord) -> list[dict[str, Any]]:
     """Every value offered for the field, newest first, as cards: the conflict's own incoming
     value and each later change that joined it. ``choice`` is the action that takes it."""
@@ -214,7 +242,8 @@ def _detail(conflict: ConflictRecord, *, errors: dict[str, list[str]] | None = N
         sides=sides, candidates=_candidates(storage, conflict), head=head,
         belongs=present.belongs_to(storage, conflict.record_type, conflict.row_id),
         village=present.village_names(storage, [conflict.village_code])[conflict.village_code],
-        row_table=_row_table(conflict), others=others, widget=widget, actions=actions,
+        row_table=_row_table(conflict), others=others,
+        posts_side_by_side=_posts_side_by_side(storage, conflict), widget=widget, actions=actions,
         together=[rt.label_of(c.field) for c in together],
         related=_related(rt, conflict, row, related_typed or {}), cleared=cleared,
         optional=(conflict.field in rt.fields and not rt.fields[conflict.field].required),

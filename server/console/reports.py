@@ -4,12 +4,13 @@ a picture helps, download the ledger as CSV or XLSX. Computed by the same code a
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 
-from ..api.reports import compute_report
+from ..api.reports import compute_report, current_policy
 from ..auth import user_scope
 from ..errors import ApiError
 from ..reporting import REPORTS
@@ -100,6 +101,10 @@ def _choices() -> tuple[list[Area], list[Area]]:
 def index():  # type: ignore[no-untyped-def]
     name = request.args.get("name", "household-coverage")
     area = _area_args()
+    policy = current_policy()
+    if not area.get("on"):
+        # Today outside every period would show a page of zeros: offer a day in force.
+        area["on"] = policy.default_day(dt.date.today()).isoformat()
     report, error = None, None
     if name in REPORTS:
         try:
@@ -118,7 +123,8 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("console/reports.html", titles=TITLES, name=name, area=area,
                            kind=kind, code=code, picked=f"{kind}:{code}", counties=counties,
                            townships=townships, report=report, error=error,
-                           chart=chart(report) if report else None, page_rows=PAGE_ROWS)
+                           chart=chart(report) if report else None, page_rows=PAGE_ROWS,
+                           on=area["on"], last_day=policy.last_day.isoformat())
 
 
 @bp.get("/reports/<name>/download")

@@ -40,6 +40,7 @@ def run_report(conn: sqlite3.Connection, name: str, scope: Scope, policy: Policy
         report: Report = module.build(conn, scope, policy, on, dict(params or {}))
     finally:
         conn.execute("ROLLBACK")
+    report.policy_end = policy.end_notice(on)
     return open_id_numbers(report, cipher)
 
 

@@ -5,7 +5,8 @@ The change log tells the switch: the last entry that set the status to 未就业
 entry that set it to 已就业. The day it happened is the status date the team recorded
 (``status_since``), else the local day the server received the switch. N is the report's
 ``days`` parameter (default: ``[early_warning] days`` of the policy file); the window is the N
-days ending on the report day, both ends included.
+days ending on the report day, both ends included. A member holding a public-welfare post on
+the report day is at work (clause 十三, :func:`.sql.on_post`) and is not warned about.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .labels import label, labels
 from .model import Column, Figure, Report, Table
 from .policy import Policy
 from .scope import Scope, area_name, village_names
+from .sql import on_post
 
 NAME = "early-warning"
 TITLE = "就业转失业预警名单"
@@ -57,6 +59,8 @@ FROM switched w
 JOIN persons p ON p.id = w.person_id AND p._deleted = 0
 LEFT JOIN households h ON h.id = p.household_id
 WHERE w.status_before = 'employed' AND w.since_day BETWEEN :since AND :on
+  AND NOT EXISTS (SELECT 1 FROM appointments ap WHERE ap.person_id = p.id
+                  AND {on_post("ap")})
   AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.household_id = p.household_id
                   AND v._deleted = 0 AND v.visit_date >= w.since_day)
 ORDER BY w.since_day, w.village_code, p.name"""

@@ -1,5 +1,7 @@
 """就业规模 (clauses 二, 四, 十六): employed members of each category by destination, province
-and kind of work, against the same figures at an earlier date.
+and kind of work, against the same figures at an earlier date. A holder of a public-welfare post on the day
+counts as employed in the county, under 公益性岗位, unless their employment record already
+counts them (clause 十三: a post is work).
 
 Both dates are rebuilt from the change log (:mod:`.history`), so the two columns are computed
 the same way and the earlier one is what the report would have said on that day. A person
@@ -21,6 +23,7 @@ from .history import end_of_day, state_at
 from .model import Column, Figure, Report, Table
 from .policy import Policy
 from .scope import Scope, area_name
+from .sql import on_post
 
 NAME = "employment-scale"
 TITLE = "三类人员就业规模统计表"
@@ -43,6 +46,18 @@ WHERE s.status = 'employed' AND coalesce(s.deleted, '0') = '0'
 GROUP BY 1, 2, 3, 4""".format(state=state_at(
     "employment", ("person_id", "status", "destination", "province", "work_kind")))
 
+#: Holders of a public-welfare post on the day whose employment record does not say 已就业
+#: that day: a post is work (clause 十三), in their own county, of its own kind.
+_POST_HOLDERS = """
+WITH state AS ({state})
+SELECT p.categories, count(DISTINCT p.id)
+FROM appointments ap JOIN persons p ON p.id = ap.person_id AND p._deleted = 0
+WHERE ap.village_code BETWEEN :lo AND :hi AND {on_post}
+  AND NOT EXISTS (SELECT 1 FROM state s WHERE s.person_id = p.id AND s.status = 'employed'
+                  AND coalesce(s.deleted, '0') = '0')
+GROUP BY 1""".format(state=state_at("employment", ("person_id", "status")),
+                     on_post=on_post("ap", ":day"))
+
 Cells = Counter[tuple[str, str]]
 
 
@@ -57,8 +72,11 @@ def _counts(conn: sqlite3.Connection, scope: Scope, day: dt.date) -> tuple[Cells
     by_kind: Cells = Counter()
     by_province: Cells = Counter()
     row_sets: dict[str, list[str]] = {}
-    for destination, province, kind, categories, n in conn.execute(
-            _COUNTS, {"lo": scope.low, "hi": scope.high, "cutoff": end_of_day(day)}):
+    area = {"lo": scope.low, "hi": scope.high, "cutoff": end_of_day(day),
+            "day": day.isoformat()}
+    posts = [("in_county", None, "gongyi_post", categories, n)
+             for categories, n in conn.execute(_POST_HOLDERS, area)]
+    for destination, province, kind, categories, n in [*conn.execute(_COUNTS, area), *posts]:
         if categories not in row_sets:
             carried = set(json.loads(categories or "[]"))
             row_sets[categories] = [key for key, _, codes in ROWS if carried & set(codes)]

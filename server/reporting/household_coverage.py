@@ -3,7 +3,9 @@ relocated has at least one member employed; the 零就业家庭 are listed with 
 
 A household counts when it, or one of its members, carries 脱贫人口 or 易地搬迁人口, or it is
 marked relocated; it has labour when a member's capacity is 普通, 弱 or 半劳动力; it is covered
-when any member's employment status is 已就业.
+when, on the report day, any member's employment status is 已就业 or a member holds a
+乡村公益性岗位 (clause 十三: the holder is paid for being on the post, 在岗领补, so a post is
+work; see :func:`.sql.on_post`). The member list shows such a member as 公益性岗位.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .labels import label, labels
 from .model import Column, Figure, Report, Table, numbered_total
 from .policy import Policy
 from .scope import Scope, area_name, village_names
-from .sql import has_any, in_list
+from .sql import has_any, in_list, on_post
 
 NAME = "household-coverage"
 TITLE = "“一户一人”就业情况统计表"
@@ -30,9 +32,10 @@ WITH members AS (
     SELECT m.household_id,
            max({in_list("m.labour_capacity", enums.HAS_LABOUR)}) AS has_labour,
            max({has_any("m.categories", TARGET_CATEGORIES)}) AS member_target,
-           coalesce(max(e.status = 'employed'), 0) AS employed
+           coalesce(max(e.status = 'employed' OR ap.id IS NOT NULL), 0) AS employed
     FROM persons m
     LEFT JOIN employments e ON e.person_id = m.id AND e._deleted = 0
+    LEFT JOIN appointments ap ON ap.person_id = m.id AND {on_post("ap")}
     WHERE m._deleted = 0 AND m.village_code BETWEEN :lo AND :hi
     GROUP BY m.household_id
 ), target AS (
@@ -84,7 +87,7 @@ def _rate(part: int, whole: int) -> float | None:
 def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
           params: dict[str, Any]) -> Report:
     names = village_names(conn, scope)
-    area = {"lo": scope.low, "hi": scope.high}
+    area = {"lo": scope.low, "hi": scope.high, "on": on.isoformat()}
     by_village = []
     for code, households, covered in conn.execute(_BY_VILLAGE, area):
         by_village.append({"village_code": code, "village": names.get(code, code),

@@ -33,7 +33,9 @@ def heading(report: Report) -> list[Line]:
         if value is not None:
             shown = enums.SUBSIDY_KIND.get(value, value) if key == "kind" else value
             meta.append(f"{PARAMETER_LABELS.get(key, key)}：{shown}")
-    return [Line("title", [report.heading]), Line("meta", meta)]
+    # The policy's end comes right under the title: the first thing a reader sees.
+    end = [Line("meta", [report.policy_end["message"]])] if report.policy_end else []
+    return [Line("title", [report.heading]), *end, Line("meta", meta)]
 
 
 def summary(report: Report) -> list[Line]:

@@ -65,6 +65,10 @@ class Report:
     summary: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Set when ``on`` is after the policy's last day in force: ``last_day``, ``key`` (the
+    #: configuration key that would extend it) and ``message``, shown at the top of every page
+    #: and export (:meth:`.policy.Policy.end_notice`).
+    policy_end: dict[str, str] | None = None
 
     @property
     def heading(self) -> str:
@@ -76,6 +80,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "report": self.name, "title": self.title, "heading": self.heading,
+            "policy_end": self.policy_end,
             "scope": {**self.scope.to_json(), "name": self.area}, "on": self.on.isoformat(),
             "parameters": self.parameters,
             "summary": {f.key: f.value for f in self.summary},

@@ -86,6 +86,42 @@ class Policy:
     def rule(self, name: str) -> Rule:
         return self.rules[name]
 
+    #: The configuration key that extends the policy (named wherever its end is shown).
+    END_KEY = "[policy] effective_to"
+
+    def _spans(self) -> list[tuple[dt.date, dt.date]]:
+        return [(self.effective_from, self.effective_to),
+                *((p.start, p.end) for r in self.rules.values() for p in r.periods)]
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last day anything is in force: the policy's end or a rule period's, if later."""
+        return max(end for _, end in self._spans())
+
+    def in_force(self, day: dt.date) -> bool:
+        """Whether ``day`` is inside the policy's period or one of a rule's periods."""
+        return any(start <= day <= end for start, end in self._spans())
+
+    def default_day(self, today: dt.date) -> dt.date:
+        """The report day to offer: ``today`` when it is in force, else the last day in force
+        before it (the first one, when the policy has not started yet)."""
+        if self.in_force(today):
+            return today
+        before = [end for _, end in self._spans() if end < today]
+        return max(before) if before else min(start for start, _ in self._spans())
+
+    def end_notice(self, day: dt.date) -> dict[str, str] | None:
+        """For a report day after the last day in force, what the report says at its top:
+        the last day, the message and the configuration key that would extend it."""
+        if day <= self.last_day:
+            return None
+        return {
+            "last_day": self.last_day.isoformat(), "key": self.END_KEY,
+            "message": (f"注意：统计日期 {day} 已超出政策执行期限（{self.effective_from}至"
+                        f"{self.last_day}）。期满后各项一次性补贴和培训补贴不再产生新的享受人员，"
+                        "本表中的补贴只含期限内已符合条件的人员。如本地政策延续，请在政策参数文件中"
+                        f"修改 {self.END_KEY}（或各规则的 periods）后重新生成。")}
+
     def to_json(self) -> dict[str, Any]:
         """The parameters in force, as the API and ``policy show`` print them."""
         return {

@@ -4,7 +4,9 @@ longer than a year, holders without accident insurance, and a month's days on po
 A holder is on the roster on a day when the appointment started by then and is active, or ended
 on or after that day. Two appointments of one person violate 一人一岗 when their terms (start to
 the day they ended, or to the contract's end) overlap. A contract is longer than a year when it
-ends after :func:`client_kit.domain.schemas.one_year_end` of its start.
+ends after :func:`client_kit.domain.schemas.one_year_end` of its start. A post is over its
+seats when more holders are on the roster on the day than the 岗位人数 recorded for it (posts
+without one are not checked: the number is the county's, 按需设岗).
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ WHERE a._deleted = 0 AND a.village_code BETWEEN :lo AND :hi
   AND max(a.start_date, b.start_date) <= :on
 ORDER BY a.village_code, p.name, a.start_date"""
 
+#: Posts with more holders on the roster on the day than the seats recorded for them.
+_OVER_SEATS = """
+SELECT po.village_code, po.id, po.name, po.seats, count(*),
+       group_concat(p.name, '、')
+FROM posts po
+JOIN appointments a ON a.post_id = po.id AND a._deleted = 0 AND a.start_date <= :on
+  AND (a.status = 'active' OR a.ended_on >= :on)
+JOIN persons p ON p.id = a.person_id
+WHERE po._deleted = 0 AND po.village_code BETWEEN :lo AND :hi AND po.seats IS NOT NULL
+GROUP BY po.id HAVING count(*) > po.seats
+ORDER BY po.village_code, po.name"""
+
 _LONG_CONTRACTS = f"""
 SELECT a.village_code, po.name, p.id, p.name, p.id_number, a.start_date, a.end_date,
        {one_year_end('a.start_date')} AS last_day,
@@ -90,6 +104,11 @@ DOUBLE_COLUMNS = [
     Column("village", "村"), Column("name", "姓名"), Column("id_number", "身份证号"),
     Column("post_a", "岗位一"), Column("term_a", "岗位一聘期"),
     Column("post_b", "岗位二"), Column("term_b", "岗位二聘期"), Column("overlap", "重叠期间"),
+]
+OVER_SEATS_COLUMNS = [
+    Column("village", "村"), Column("post", "岗位名称"), Column("seats", "岗位人数", "int"),
+    Column("holders", "在岗人数", "int"), Column("excess", "超出人数", "int"),
+    Column("names", "在岗人员"),
 ]
 LONG_COLUMNS = [
     Column("village", "村"), Column("post", "岗位名称"), Column("name", "姓名"),
@@ -133,6 +152,11 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
         "end_date": end, "last_day": last, "excess_days": int(excess)}
         for code, post, person_id, name, id_number, start, end, last, excess
         in conn.execute(_LONG_CONTRACTS, area)]
+    over_seats = [{
+        "village_code": code, "village": names.get(code, code), "post_id": post_id,
+        "post": post, "seats": seats, "holders": holders, "excess": holders - seats,
+        "names": holder_names or ""}
+        for code, post_id, post, seats, holders, holder_names in conn.execute(_OVER_SEATS, area)]
     first, last = _month(params, on)
     sheet_columns, sheet = _month_sheet(conn, scope, names, first, last)
     return Report(
@@ -140,6 +164,7 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
         summary=[
             Figure("holders", f"在岗人员（{on}）", len(roster)),
             Figure("one_person_one_post", "一人多岗（起）", len(doubles)),
+            Figure("over_seats", "在岗人数超过岗位人数（个）", len(over_seats)),
             Figure("long_contracts", "聘用期限超过一年（份）", len(long_contracts)),
             Figure("uninsured", "未购买意外伤害保险（人）", len(uninsured)),
         ],
@@ -149,6 +174,8 @@ def build(conn: sqlite3.Connection, scope: Scope, policy: Policy, on: dt.date,
                    "village": f"合计（{len(roster)}人）"}, sheet="花名册"),
             Table("one_person_one_post", "一人多岗（违反“一人一岗一补贴”）", DOUBLE_COLUMNS, doubles,
                   sheet="问题清单"),
+            Table("over_seats", f"在岗人数超过岗位人数的岗位（{on}）", OVER_SEATS_COLUMNS,
+                  over_seats, sheet="问题清单"),
             Table("long_contracts", "聘用协议期限超过一年", LONG_COLUMNS, long_contracts,
                   sheet="问题清单"),
             Table("uninsured", "未购买意外伤害保险的在岗人员", ROSTER_COLUMNS, uninsured,

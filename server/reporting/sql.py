@@ -79,3 +79,14 @@ def reader(conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.execute("PRAGMA query_only = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn
+
+
+def on_post(alias: str, day: str = ":on") -> str:
+    """SQL true when appointment ``alias`` holds its public-welfare post on ``day``: its term
+    has started, has not run past its last day (the day the holder left, else the contract's
+    end), and it is active or ended on or after that day. A post is work (clause 十三,
+    在岗领补), so every employment count counts such a holder as employed."""
+    a = alias
+    return (f"({a}._deleted = 0 AND {a}.start_date <= {day}"
+            f" AND coalesce({a}.ended_on, {a}.end_date) >= {day}"
+            f" AND ({a}.status = 'active' OR {a}.ended_on >= {day}))")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from client_kit.engine.changes import PulledEntry, Version
 from client_kit.engine.merge import RowState
@@ -153,6 +153,11 @@ class Storage(abc.ABC):
     block see committed data only.
     """
 
+    #: The receipt time :meth:`append_log` stamps (``YYYY-MM-DDTHH:MM:SS.fffZ``, UTC); ``None``
+    #: means the database's clock. Only a builder of sample data (the demo county, dated inside
+    #: the policy period) sets it.
+    log_clock: Callable[[], str] | None = None
+
     # -- lifecycle -------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -238,6 +243,13 @@ class Storage(abc.ABC):
         are absent). A push checks every reference it carries with one call per type."""
         return {row_id: row.village_code
                 for row_id, row in self.load_rows(record_type, ids).items()}
+
+    @abc.abstractmethod
+    def referring_rows(self, record_type: str, field: str,
+                       values: Iterable[str]) -> dict[str, StoredRow]:
+        """The stored rows of ``record_type`` whose reference ``field`` (a column that names
+        another row) holds one of ``values``, deleted rows included, by id. A push checks a
+        rule spanning rows (一人一岗: a person's other appointments) with one call."""
 
     @abc.abstractmethod
     def add_refusals(self, refusals: list[RefusalRecord]) -> list[int]:

@@ -188,7 +188,7 @@ class SQLiteStorage(Storage):
     def append_log(self, drafts: list[LogDraft]) -> list[int]:
         if not drafts:
             return []
-        at = _now_sql(self.conn)
+        at = self.log_clock() if self.log_clock else _now_sql(self.conn)
         first = self.conn.execute("SELECT coalesce(max(cursor), 0) FROM change_log").fetchone()[0]
         self.conn.executemany(
             "INSERT INTO change_log (cursor, record_type, row_id, village_code, fields, versions,"
@@ -324,6 +324,19 @@ class SQLiteStorage(Storage):
             found.update(self.conn.execute(
                 f"SELECT id, village_code FROM {table} WHERE id IN ({_marks(chunk)})", chunk))
         return found
+
+    def referring_rows(self, record_type_name: str, field: str,
+                       values: Iterable[str]) -> dict[str, StoredRow]:
+        rt = record_type(record_type_name)
+        if field not in rt.fields or not field.isidentifier():
+            raise ValueError(f"{record_type_name} has no field {field}")
+        wanted = sorted(set(values))
+        ids: list[str] = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            ids += [row_id for (row_id,) in self.conn.execute(
+                f"SELECT id FROM {rt.table} WHERE {field} IN ({_marks(chunk)})", chunk)]
+        return self.load_rows(record_type_name, ids)
 
     _REFUSAL_COLS = tuple(f.name for f in dc_fields(RefusalRecord))
 

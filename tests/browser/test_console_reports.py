@@ -116,3 +116,29 @@ def test_the_subsidies_page_fits_the_screen(chromium, demo, width, height):
         assert tallest < 60, tallest
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (800, 1280)])
+def test_a_report_after_the_policy_end_shows_the_banner_on_top(chromium, demo, width, height):
+    """The provincial text ends 2025-12-31: a report for 2026-03-01 opens with the banner, in
+    view without scrolling, naming the key that would extend it."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        open_subsidies(page, demo, "长顺坝县（全县）")
+        page.fill("input[name=on]", "2026-03-01")
+        page.click("button:has-text('查看')")
+        banner = page.locator(".policy-end")
+        banner.wait_for()
+        assert "已超出政策执行期限" in banner.inner_text()
+        assert "[policy] effective_to" in banner.inner_text()
+        box = banner.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height  # seen on opening
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"reports-policy-end-{width}x{height}.png"))
+        sizes = page.evaluate("""() => ({scroll: document.documentElement.scrollWidth,
+                                          view: window.innerWidth})""")
+        assert sizes["scroll"] <= sizes["view"], sizes
+    finally:
+        context.close()
