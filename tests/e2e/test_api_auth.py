@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import json
 import re
-import statistics
 import time
 import urllib.error
 import urllib.request
@@ -107,17 +106,18 @@ def test_a_right_password_ends_the_streak(server):
 
 
 def test_an_unknown_name_takes_about_as_long_as_a_known_one(server):
-    def median_seconds(user: str) -> float:
-        times = []
-        for n in range(4):
-            start = time.perf_counter()
-            status, body, _ = call(server, user=user, password=f"wrong-{n}")
-            times.append(time.perf_counter() - start)
-            assert (status, body["error"]["code"]) == (401, "bad_credentials")
-        return statistics.median(times)
+    def seconds(user: str, n: int) -> float:
+        start = time.perf_counter()
+        status, body, _ = call(server, user=user, password=f"wrong-{n}")
+        took = time.perf_counter() - start
+        assert (status, body["error"]["code"]) == (401, "bad_credentials")
+        return took
 
     call(server, user="someone", password="warm-up")  # the dummy hash is made once
-    known, unknown = median_seconds("jiandu"), median_seconds("nobody")
+    # Known and unknown names alternate, and each keeps its fastest try: another process
+    # slowing the machine for a moment then weighs on both alike, not on one of them.
+    tries = [(seconds("jiandu", n), seconds("nobody", n)) for n in range(4)]
+    known, unknown = min(k for k, _ in tries), min(u for _, u in tries)
     # Before: 52 ms against 4 ms. Loose, so a busy machine does not make it flaky.
     assert unknown / known > 0.5 and known / unknown > 0.5, (known, unknown)
 
