@@ -143,7 +143,8 @@ class SetAside:
     message: str
     details: Any
     refused_at: str
-    #: Whether the change made its row (then nothing of the row reached the county).
+    #: Whether the change made its row (then nothing of the row reached the county), as
+    #: recorded when it was written (never guessed from its base).
     creates_row: bool = False
 
 
@@ -505,7 +506,7 @@ class DeviceStore:
             fields = {k: v for k, v in row.items() if k != "id" and v is not None}
             self._write_row(rt, row, {name: version for name in fields}, deleted=False)
             self._append_outbox(rt, row_id, row["village_code"], hlc, UPSERT, fields,
-                                {k: None for k in fields})
+                                {k: None for k in fields}, creates_row=True)
             return row
 
     def update(self, type_name: str, row_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -647,17 +648,21 @@ class DeviceStore:
             f" ON CONFLICT(id) DO UPDATE SET {updates}", values)
 
     def _append_outbox(self, rt: RecordType, row_id: str, village: str, hlc: int, op: str,
-                       fields: Mapping[str, Any], base: Mapping[str, Version | None]) -> None:
+                       fields: Mapping[str, Any], base: Mapping[str, Version | None],
+                       *, creates_row: bool = False) -> None:
         self._append_outbox_raw(rt.name, row_id, village, hlc, op, self._seal_outbox(fields),
-                                _encode({k: list(v) if v else None for k, v in base.items()}))
+                                _encode({k: list(v) if v else None for k, v in base.items()}),
+                                creates_row=creates_row)
 
     def _append_outbox_raw(self, type_name: str, row_id: str, village: str, hlc: int, op: str,
-                           fields: str, base: str) -> int:
+                           fields: str, base: str, *, creates_row: bool = False) -> int:
+        """Append an outbox entry. ``creates_row`` says that it made its row (only
+        :meth:`create` of a new row says so): a refused one that is discarded removes the row."""
         cur = self.conn.execute(
             "INSERT INTO outbox (record_type, row_id, village_code, hlc, op, fields, base,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, creates_row) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (type_name, row_id, village, hlc, op, fields, base,
-             dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+             dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), int(creates_row)),
         )
         seq = int(cur.lastrowid or 0)
         if seq > MAX_SEQ:
@@ -724,9 +729,9 @@ class DeviceStore:
         with self.transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO set_aside (seq, record_type, row_id, village_code, hlc,"
-                " op, fields, base, created_at, code, message, details, refused_at)"
+                " op, fields, base, created_at, code, message, details, refused_at, creates_row)"
                 " SELECT seq, record_type, row_id, village_code, hlc, op, fields, base,"
-                " created_at, ?, ?, ?, ? FROM outbox WHERE seq = ? AND seq <= ?",
+                " created_at, ?, ?, ?, ?, creates_row FROM outbox WHERE seq = ? AND seq <= ?",
                 [(r.code, r.message, None if r.details is None else _encode(r.details), now,
                   r.seq, through_seq) for r in refused])
             return self.conn.execute("DELETE FROM outbox WHERE seq <= ?", (through_seq,)).rowcount
@@ -737,14 +742,14 @@ class DeviceStore:
         """The changes the county refused, oldest first, with its reasons. Without
         ``with_fields`` their values are left out (a locked store can list them then)."""
         out = []
-        for (seq, rtype, row_id, village, op, fields, base, code, message, details,
-             refused_at) in self.conn.execute(
-                "SELECT seq, record_type, row_id, village_code, op, fields, base, code, message,"
-                " details, refused_at FROM set_aside ORDER BY seq").fetchall():
+        for (seq, rtype, row_id, village, op, fields, code, message, details,
+             refused_at, creates_row) in self.conn.execute(
+                "SELECT seq, record_type, row_id, village_code, op, fields, code, message,"
+                " details, refused_at, creates_row FROM set_aside ORDER BY seq").fetchall():
             out.append(SetAside(seq, rtype, row_id, village, op,
                                 self._open_outbox(fields) if with_fields else {},
                                 code, message, None if details is None else load_json(details),
-                                refused_at, _is_create(op, base)))
+                                refused_at, bool(creates_row)))
         return out
 
     def set_aside_count(self) -> int:
@@ -752,8 +757,8 @@ class DeviceStore:
 
     def _set_aside_row(self, seq: int) -> tuple[Any, ...]:
         found = self.conn.execute(
-            "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base FROM set_aside"
-            " WHERE seq = ?", (seq,)).fetchone()
+            "SELECT seq, record_type, row_id, village_code, hlc, op, fields, base, creates_row"
+            " FROM set_aside WHERE seq = ?", (seq,)).fetchone()
         if found is None:
             raise NotFound("没有这条被退回的变更")
         return tuple(found)
@@ -761,35 +766,61 @@ class DeviceStore:
     def resend(self, seq: int) -> int:
         """Queue a set-aside change again, as a new change with a fresh sequence and time
         (after the county changed what made it refuse it, such as the device's villages).
-        Returns the new sequence."""
+        Returns the new sequence.
+
+        Only what the refused change still decides here goes out again: the fields (or the
+        deletion) whose local version is still its own. A field changed since (a correction
+        the worker made after the refusal) keeps that later value, which the re-sent change
+        must not undo. When nothing of it is left, it is not re-sent (:class:`RuleViolation`)
+        and stays set aside, for the worker to discard.
+        """
         with self.transaction():
-            _, rtype, row_id, village, old_hlc, op, fields, base = self._set_aside_row(seq)
+            _, rtype, row_id, village, old_hlc, op, fields, base, creates = \
+                self._set_aside_row(seq)
             self._check_scope(village)
-            hlc = self._tick()
             rt = record_type(rtype)
             row = self._row(rt, row_id)
+            old = (old_hlc, self.device_id)
+            base_versions = load_json(base)
+            if row is not None:
+                still = {k for k, v in row["_versions"].items() if v == old}
+                names = (set(base_versions) & still) if op == UPSERT else (
+                    still & {DELETED})
+                if not names:
+                    raise RuleViolation(
+                        "这条被退回的变更已被之后的修改取代，重新提交会覆盖之后的修改；"
+                        "请选择“放弃”，再按需要重新填写")
+                if op == UPSERT and names != set(base_versions):
+                    kept = {k: v for k, v in self._open_outbox(fields).items() if k in names}
+                    fields = self._seal_outbox(kept)
+                    base = _encode({k: base_versions[k] for k in sorted(names)})
+            hlc = self._tick()
             if row is not None:
                 # The row's fields that still carry the refused write now carry the new one.
-                old, new = (old_hlc, self.device_id), (hlc, self.device_id)
+                new = (hlc, self.device_id)
                 versions = {k: (new if v == old else v) for k, v in row["_versions"].items()}
                 if versions != row["_versions"]:
                     self._write_row(rt, _public(row), versions, deleted=row["_deleted"],
                                     disputed=row["_disputed"])
-            new_seq = self._append_outbox_raw(rtype, row_id, village, hlc, op, fields, base)
+            new_seq = self._append_outbox_raw(rtype, row_id, village, hlc, op, fields, base,
+                                              creates_row=bool(creates))
             self.conn.execute("DELETE FROM set_aside WHERE seq = ?", (seq,))
             return new_seq
 
     def discard(self, seq: int) -> str:
         """Give up a set-aside change; return what became of its row, for the worker.
 
-        A refused change that made its row leaves nothing at the county: the row is removed
-        here too (unless later changes of it wait). Otherwise the county keeps its own
-        values: the fields this change wrote lose their local version and the next sync
-        reads the county's log again from the start, so the row shows the county's values
-        rather than the refused ones.
+        A refused change that made its row (recorded when it was written, never guessed)
+        leaves nothing at the county: the row is removed here too (unless later changes of it
+        wait). Otherwise the county keeps its own values: the fields this change still decides
+        here are emptied and lose their local version, and the next sync reads the county's log
+        again from the start, which fills every field the county has a value for; a field the
+        county never had stays empty, rather than showing the refused value. The pull cursor is
+        reset whenever a row the county may have was touched (a natural-key fact made here may
+        also have been recorded by another device).
         """
         with self.transaction():
-            _, rtype, row_id, _, hlc, op, _, base = self._set_aside_row(seq)
+            _, rtype, row_id, _, hlc, op, _, _, creates = self._set_aside_row(seq)
             self.conn.execute("DELETE FROM set_aside WHERE seq = ?", (seq,))
             rt = record_type(rtype)
             row = self._row(rt, row_id)
@@ -799,16 +830,21 @@ class DeviceStore:
                 "SELECT (SELECT count(*) FROM outbox WHERE record_type = ? AND row_id = ?)"
                 " + (SELECT count(*) FROM set_aside WHERE record_type = ? AND row_id = ?)",
                 (rtype, row_id, rtype, row_id)).fetchone()[0]
-            if _is_create(op, base) and not waiting:
+            if creates and op == UPSERT and not waiting:
                 self.conn.execute(f"DELETE FROM {rt.table} WHERE id = ?", (row_id,))
+                if rt.natural_key:
+                    self._set_meta("cursor", "0")
                 return "removed"
             mine = (hlc, self.device_id)
+            keep = {"id", "village_code", *rt.natural_key}
             versions = {k: v for k, v in row["_versions"].items() if v != mine}
+            values = {k: (None if not creates and k not in keep
+                          and row["_versions"].get(k) == mine else v)
+                      for k, v in _public(row).items()}
             deleted = row["_deleted"]
             if op == DELETE and row["_versions"].get(DELETED) == mine:
                 deleted = False
-            self._write_row(rt, _public(row), versions, deleted=deleted,
-                            disputed=row["_disputed"])
+            self._write_row(rt, values, versions, deleted=deleted, disputed=row["_disputed"])
             self._set_meta("cursor", "0")
             return "restored"
 
@@ -881,13 +917,14 @@ class DeviceStore:
             # Writes still waiting go out after the re-sent ones, which came before them (a
             # waiting person may belong to a re-sent household). The restored server never
             # saw them: it learns nothing of this device before this recovery is done.
-            cols = "record_type, row_id, village_code, hlc, op, fields, base, created_at"
+            cols = ("record_type, row_id, village_code, hlc, op, fields, base, created_at,"
+                    " creates_row")
             waiting = self.conn.execute(f"SELECT {cols} FROM outbox ORDER BY seq").fetchall()
             self.conn.execute("DELETE FROM outbox")
             for hlc, _, rt, row_id, village, op, fields, base in drafts:
                 self._append_outbox(rt, row_id, village, hlc, op, fields, base)
-            self.conn.executemany(f"INSERT INTO outbox ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                  waiting)
+            self.conn.executemany(
+                f"INSERT INTO outbox ({cols}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", waiting)
             self._set_meta("lost_on_server", json.dumps(lost))
             self._set_meta("epoch", epoch)
         return len(drafts), lost
@@ -1098,11 +1135,6 @@ def _entry_versions_text(entry: PulledEntry) -> str:
         if text is not None:
             return text
     return _versions_text(_entry_versions(entry))
-
-
-def _is_create(op: str, base_text: str) -> bool:
-    """Whether an outbox entry made its row: an upsert whose base names no version."""
-    return op != DELETE and "[" not in base_text
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:

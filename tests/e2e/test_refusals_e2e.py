@@ -202,6 +202,36 @@ def test_discarding_a_refused_change_to_a_known_row_shows_the_countys_value_agai
         employment_id].state.values["monthly_income"] == 4100
 
 
+def test_discarding_a_refused_first_value_keeps_the_row_with_exactly_the_countys_values(
+        live_server, team_a):
+    a, watcher, rows = team_a
+    household = rows["household"]["id"]
+    assert a.store.get("household", household)["phone"] is None
+    a.store.update("household", household, {"phone": PHONE})   # the household's first phone
+    conn = sqlite3.connect(a.path)
+    with conn:
+        conn.execute("UPDATE outbox SET village_code = ?", (VILLAGE_B,))
+    conn.close()
+    assert a.sync().refused == 1
+    [aside] = a.store.set_aside()
+    assert not aside.creates_row
+    # Before: the household was deleted here (taken for a refused new record) and never came
+    # back, though the county has it.
+    assert a.store.discard(aside.seq) == "restored"
+    assert a.store.get("household", household) is not None
+    a.sync()
+    mine = a.store.get("household", household)
+    county = server_rows(live_server, "household", [household])[household].state.values
+    assert mine["phone"] is None and county.get("phone") is None
+    assert {k: v for k, v in mine.items() if k != "id"} == {
+        k: v for k, v in county.items() if k in mine and k != "id"}
+    # Another device's later value arrives as usual.
+    watcher.store.update("household", household, {"phone": "13900000000"})
+    watcher.sync()
+    a.sync()
+    assert a.store.get("household", household)["phone"] == "13900000000"
+
+
 def test_a_retried_push_after_a_cut_gets_the_same_answer(live_server, team_a):
     a, _, rows = team_a
     a.store.update("household", rows["household"]["id"], {"phone": PHONE})
