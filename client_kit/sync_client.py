@@ -86,13 +86,14 @@ class SyncClient:
     def sync(self, progress: Progress | None = None) -> SyncSummary:
         """Push everything pending, then pull everything new."""
         summary = SyncSummary()
+        # Read before the hello, which starts the pull over for a device given a new village.
+        cursor = int(self.store.meta("cursor", "0") or 0)
         hello = self.hello()
         head = hello.get("head")
         head = head if isinstance(head, int) and not isinstance(head, bool) else None
         epoch = hello.get("epoch")
         if isinstance(epoch, str):
             stored = self.store.meta("epoch")
-            cursor = int(self.store.meta("cursor", "0") or 0)
             went_back = stored not in (None, epoch) or (head is not None and head < cursor)
             if went_back or (stored is None and cursor > 0):
                 self.recover(epoch, summary, progress, head=head or 0, certain=went_back)

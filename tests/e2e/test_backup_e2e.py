@@ -11,7 +11,7 @@ import threading
 from client_kit.domain import RECORD_TYPES
 from client_kit.domain.idcard import make_id_number
 
-from .conftest import VILLAGE_A, seed_village
+from .conftest import VILLAGE_A, VILLAGE_B, seed_village
 from .support import LiveServer, enrol, make_app
 
 
@@ -332,3 +332,40 @@ def test_a_usb_reply_does_not_hide_a_restore_from_a_device_without_an_epoch(tmp_
         assert (summary.restored, summary.resent) == (False, 0)
         assert a.store.meta("epoch") is not None
     a.store.close()
+
+
+def test_a_device_without_an_epoch_given_a_new_village_after_a_restore_still_recovers(
+        tmp_path):
+    """The hello that brings a new village starts the device's pull over from 0; that must
+    not make a device that knows no epoch but synced after the backup look brand new."""
+    backup = tmp_path / "backup.sqlite"
+    with LiveServer(make_app(tmp_path)) as server:
+        a = enrol(server, tmp_path, "a", [VILLAGE_A])
+        b = enrol(server, tmp_path, "b", [VILLAGE_A])
+        rows = seed_village(a.store)
+        a.sync()
+        b.sync()
+        _cli(server.app, "backup", str(backup), "--no-key")
+        a.store.update("household", rows["household"]["id"], {"note": "备份后修改"})
+        assert a.sync().sent == 1
+    a.store.conn.execute("DELETE FROM meta WHERE key = 'epoch'")  # the release before epochs
+    a.store.conn.commit()
+    app = make_app(tmp_path)
+    _cli(app, "restore", str(backup))
+    with LiveServer(app) as restored:
+        for n in range(3):
+            b.store.create("household", {"village_code": VILLAGE_A, "head_name": f"孙{n}",
+                                         "categories": []})
+        b.sync(restored.url)
+        storage = restored.storage()
+        with storage.atomic():
+            storage.update_device(a.device_id, villages=[VILLAGE_A, VILLAGE_B])
+        assert storage.head([VILLAGE_A, VILLAGE_B]) >= int(a.store.meta("cursor"))
+        storage.close()
+        summary = a.sync(restored.url)
+        assert summary.restored and summary.resent == 1
+        household = ("household", rows["household"]["id"])
+        assert _server_state(restored)[household][0]["note"] == "备份后修改"
+        assert _server_state(restored) == _device_state(a.store)
+    a.store.close()
+    b.store.close()
