@@ -47,7 +47,18 @@ def import_reply(store: DeviceStore, channel: Channel, path: str | Path) -> Sync
         raise SyncError(f"回复文件格式不正确：{err}", code="bad_message") from None
     summary = SyncSummary(sent=ack.applied, repeated=ack.repeated, conflicts=ack.conflicts,
                           refused=len(ack.refused))
+    pulled_before = int(store.meta("cursor", "0") or 0) > 0
     store.acknowledge(ack.acked_through, ack.refused)
     for page in pages:
         summary.received += apply_page(store, page)
+    adopt_first_epoch(store, reply.get("epoch"), pulled_before)
     return summary
+
+
+def adopt_first_epoch(store: DeviceStore, epoch: object, pulled_before: bool) -> None:
+    """Keep the server's restore epoch from a reply when this device knows none and had
+    pulled nothing before it (so it cannot have missed a restore). Any other difference is
+    left for the next network sync, which recovers (a bundle cannot: see docs/protocol.md,
+    "After a restore")."""
+    if isinstance(epoch, str) and store.meta("epoch") is None and not pulled_before:
+        store.set_meta("epoch", epoch)

@@ -86,15 +86,21 @@ class SyncClient:
     def sync(self, progress: Progress | None = None) -> SyncSummary:
         """Push everything pending, then pull everything new."""
         summary = SyncSummary()
+        # Read before the hello, which starts the pull over for a device given a new village.
+        cursor = int(self.store.meta("cursor", "0") or 0)
         hello = self.hello()
+        head = hello.get("head")
+        head = head if isinstance(head, int) and not isinstance(head, bool) else None
         epoch = hello.get("epoch")
-        if isinstance(epoch, str) and epoch != self.store.meta("epoch"):
-            if self.store.meta("epoch") is None:
-                self.store.set_meta("epoch", epoch)  # first contact with an epoch
-            else:
-                self.recover(epoch, summary, progress, head=int(hello.get("head", 0)))
+        if isinstance(epoch, str):
+            stored = self.store.meta("epoch")
+            went_back = stored not in (None, epoch) or (head is not None and head < cursor)
+            if went_back or (stored is None and cursor > 0):
+                self.recover(epoch, summary, progress, head=head or 0, certain=went_back)
+            elif stored is None:
+                self.store.set_meta("epoch", epoch)  # first contact, nothing pulled yet
         self.push(summary, progress)
-        self.pull(summary, progress, head=int(hello.get("head", 0)))
+        self.pull(summary, progress, head=head or 0)
         self.store.set_meta("last_sync", dt.datetime.now(dt.timezone.utc).isoformat(
             timespec="seconds"))
         return summary
@@ -113,14 +119,21 @@ class SyncClient:
         return reply
 
     def recover(self, epoch: str, summary: SyncSummary, progress: Progress | None = None,
-                head: int = 0) -> None:
+                head: int = 0, certain: bool = True) -> None:
         """The server was restored from a backup (its epoch changed): its log, and what it
         knew of this device, went back in time. Pull its whole log again, noting the newest
         version of every field it has, then queue again this device's own writes it lacks
         and name the rows it lacks that others wrote (see
         :meth:`~client_kit.store.DeviceStore.resend_after_restore`). The new epoch is adopted
-        with the queued writes, in one transaction: a sync cut before that starts over."""
-        summary.restored = True
+        with the queued writes, in one transaction: a sync cut before that starts over.
+
+        It also runs when the device cannot tell whether the server went back: it knows no
+        epoch yet but has pulled before (it synced only by USB bundle, which carries none, or
+        ran a release before epochs), or the hello's ``head`` lies below its cursor (a server
+        that went back without a new epoch). Recovery is idempotent: against a server that
+        lost nothing it queues nothing and names nothing. Then ``certain`` is false, and the
+        summary reports a restore only if the server did lack something."""
+        summary.restored = summary.restored or certain
         self.store.set_meta("cursor", "0")
         known: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -134,6 +147,7 @@ class SyncClient:
         self.pull(summary, progress, head=head, observe=note)
         summary.resent, lost = self.store.resend_after_restore(known, epoch)
         summary.lost_on_server = len(lost)
+        summary.restored = summary.restored or bool(summary.resent or lost)
 
     def _mind_the_clock(self, server_ms: Any) -> None:
         """Re-stamp pending writes made while this device's clock ran far ahead."""

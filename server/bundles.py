@@ -3,7 +3,8 @@
 A device's bundle is one envelope (purpose ``bundle``) holding its pending push and its pull
 cursor. Importing applies the push through the same :class:`SyncService` (so a bundle imported
 twice changes nothing the second time) and seals a reply (purpose ``bundle-reply``) holding the
-acknowledgement, every page after the device's cursor, the server keys and any wipe order.
+acknowledgement, every page after the device's cursor, the server keys, the server's restore
+epoch and any wipe order.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, SCHEMA_VERSION, ack_dict,
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, OLDEST_SERVED_SCHEMA,
+                                        SCHEMA_VERSION, ack_dict,
                                         pack, page_dict, push_from_dict, unpack)
 
+from .api.sync import ensure_epoch
 from .errors import BadRequest, UpgradeRequired
 from .gate import Gate
 from .keyring import Keyring
@@ -45,10 +48,13 @@ def import_bundle(storage: Storage, keyring: Keyring, data: bytes, *, max_ahead_
     after = body.get("after", 0)
     if not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
         raise BadRequest("after 不能为负", code="bad_message")
+    min_schema = max(min_schema, OLDEST_SERVED_SCHEMA)
     if message.schema_version < min_schema:
-        raise UpgradeRequired("本设备的软件版本过旧，请升级后再导出",
+        raise UpgradeRequired("本设备的软件版本过旧，请升级后再导出；未同步的记录仍保留在本设备上",
                               details={"client": message.schema_version, "minimum": min_schema,
                                        "server": SCHEMA_VERSION})
+    with storage.atomic():
+        reply["epoch"] = ensure_epoch(storage)
     sync = SyncService(storage, max_ahead_ms=max_ahead_ms)
     result = sync.push(device, message.changes, app_version=message.app_version,
                        schema_version=message.schema_version)

@@ -15,8 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "PULL_PAGE_MAX": 5000,
     # How far ahead of the server a device clock may run before its pushes are refused.
     "MAX_CLOCK_AHEAD_MS": 24 * 3600 * 1000,
-    # Oldest client schema version accepted.
-    "MIN_CLIENT_SCHEMA": 1,
+    # Oldest client schema version accepted (never below 3, the oldest this server serves).
+    "MIN_CLIENT_SCHEMA": 3,
     # Allocations between two runs of Python's cyclic garbage collector (its first-generation
     # threshold; Python's own default is 700). A push batch makes tens of thousands of small
     # dicts that live until its commit; collecting every 700 of them costs about a tenth of the

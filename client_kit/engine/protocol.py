@@ -21,7 +21,13 @@ from .jsontext import load_json
 #: Version of the record schemas and messages this code speaks. Bump it when a message or a
 #: record type changes incompatibly; the server refuses clients below its minimum.
 #: 2: a pulled entry's versions may be one ``[hlc, device]`` pair for all its fields.
-SCHEMA_VERSION = 2
+#: 3: a push acknowledgement may list changes refused on their own (``refused``).
+SCHEMA_VERSION = 3
+
+#: The oldest schema version a server of this release serves: its push acknowledgements may
+#: carry ``refused``, which a schema-2 device cannot read (it would send the same batch again
+#: forever), so older devices are told to upgrade instead, their outboxes kept.
+OLDEST_SERVED_SCHEMA = 3
 
 #: The first schema version that reads compact entry versions; older clients get objects.
 COMPACT_VERSIONS_SINCE = 2

@@ -10,7 +10,8 @@ from flask import Blueprint, Response, current_app, request
 
 from client_kit.engine.envelope import Opened
 from client_kit.engine.errors import ProtocolError
-from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, SCHEMA_VERSION, Ack,
+from client_kit.engine.protocol import (COMPACT_VERSIONS_SINCE, MAX_SEQ, OLDEST_SERVED_SCHEMA,
+                                        SCHEMA_VERSION, Ack,
                                         decode_push, encode_ack, pack, pack_pull_page,
                                         unpack)
 
@@ -40,8 +41,14 @@ def check_schema(version: Any, minimum: int) -> None:
             details={"client": version, "minimum": minimum, "server": SCHEMA_VERSION})
 
 
+def minimum_schema(configured: Any) -> int:
+    """The oldest device schema served: ``MIN_CLIENT_SCHEMA``, but never below
+    :data:`OLDEST_SERVED_SCHEMA` (an older device could not read this server's answers)."""
+    return max(int(configured), OLDEST_SERVED_SCHEMA)
+
+
 def _minimum() -> int:
-    return int(current_app.config["MIN_CLIENT_SCHEMA"])
+    return minimum_schema(current_app.config["MIN_CLIENT_SCHEMA"])
 
 
 def _message(payload: bytes) -> dict[str, Any]:

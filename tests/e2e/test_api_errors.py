@@ -206,6 +206,23 @@ def test_an_old_schema_version_gets_upgrade_required(live_server, device):
     assert (status, error_of(answer)["code"]) == (426, "upgrade_required")
 
 
+def test_a_schema_2_push_is_refused_even_when_the_operator_allows_older_devices(live_server,
+                                                                               device):
+    """A schema-2 device cannot read an acknowledgement listing a refused change, so the
+    server serves none, whatever ``MIN_CLIENT_SCHEMA`` says: it is told to upgrade, and
+    nothing of its push is applied."""
+    live_server.app.config["MIN_CLIENT_SCHEMA"] = 1
+    batch = [change(1, "person", PERSON_ID, person_fields(device))]
+    before = server_state(live_server)
+    status, answer = push_raw(live_server, device,
+                              encode_push(batch, app_version="t", schema_version=2))
+    err = error_of(answer)
+    assert (status, err["code"]) == (426, "upgrade_required")
+    assert "请升级" in err["message"]
+    assert err["details"]["minimum"] == SCHEMA_VERSION == 3
+    assert server_state(live_server) == before
+
+
 def test_a_huge_body_is_refused(live_server, device):
     live_server.app.config["MAX_CONTENT_LENGTH"] = 1024
     status, answer = raw(live_server, "POST", "/api/v1/sync/push", b"x" * 4096, ENVELOPE)

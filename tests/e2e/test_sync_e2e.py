@@ -561,21 +561,58 @@ def test_sync_health_shows_what_a_device_still_has_to_send(live_server, three_de
     assert next(d for d in body["devices"] if d["id"] == a.device_id)["pending"] == 1
 
 
-def test_a_client_of_schema_1_still_gets_versions_it_can_read(live_server, three_devices,
-                                                             seeded):
-    """Compact entry versions (schema 2) go only to clients that announce they read them."""
+def test_a_client_of_schema_1_or_2_is_told_to_upgrade_even_when_it_only_pulls(
+        live_server, three_devices, seeded):
+    """Rule changed with schema 3: a server whose acknowledgements may list refused changes
+    serves no device older than schema 3 (a schema-2 device cannot read such an answer), so
+    pulls of schema 1 and 2, which used to get the object form of versions, are refused too.
+    The object form itself is still what ``compact=False`` makes, and means the same versions
+    (checked below through the server's own page builder)."""
+    from server.api.sync import pull_page
+    from server.db import get_sync
+
     a, b, _ = three_devices
-
-    def raw_page(schema_version: int) -> list:  # type: ignore[type-arg]
-        reply = a.channel().request("pull", 0, pack({
-            "after": 0, "limit": 5000, "schema_version": schema_version}))
-        return unpack(reply)["entries"]
-
-    old, new = raw_page(1), raw_page(SCHEMA_VERSION)
+    for old_schema in (1, 2):
+        with pytest.raises(SyncError) as refused:
+            a.channel().request("pull", 0, pack({
+                "after": 0, "limit": 5000, "schema_version": old_schema}))
+        assert (refused.value.code, refused.value.status) == ("upgrade_required", 426)
+        assert "请升级" in str(refused.value)
+    new = unpack(a.channel().request("pull", 0, pack({
+        "after": 0, "limit": 5000, "schema_version": SCHEMA_VERSION})))["entries"]
+    assert any(isinstance(e[5], list) for e in new)
+    with live_server.app.app_context():
+        from server.db import get_storage
+        record = get_storage().get_device(a.device_id)
+        old = unpack(pull_page(get_sync(), record, 0, 5000, schema_version=1))["entries"]
     assert len(old) == len(new) > 0
     assert all(isinstance(e[5], dict) for e in old)
-    assert any(isinstance(e[5], list) for e in new)
     # Both forms mean the same versions.
     assert [PulledEntry.from_wire(e) for e in old] == [PulledEntry.from_wire(e) for e in new]
     assert b.store.get("person", seeded["head"]["id"], with_meta=True)["_versions"] == \
         a.store.get("person", seeded["head"]["id"], with_meta=True)["_versions"]
+
+
+def test_a_device_of_schema_2_is_told_to_upgrade_and_loses_nothing(three_devices,
+                                                                     monkeypatch):
+    """A device of the release before refusals in acknowledgements (schema 2) cannot read a
+    push answer that lists a refused change: the server tells it, in Chinese, to upgrade
+    before anything is pushed, and its outbox waits intact for the upgraded software."""
+    import client_kit.sync_client as sync_client
+
+    a, b, _ = three_devices
+    rows = seed_village(a.store)
+    pending = a.store.pending_wire(limit=100, after_seq=0)
+    monkeypatch.setattr(sync_client, "SCHEMA_VERSION", 2)
+    with pytest.raises(SyncError) as refused:
+        a.sync()
+    assert (refused.value.code, refused.value.status) == ("upgrade_required", 426)
+    assert "请升级" in str(refused.value) and "保留" in str(refused.value)
+    assert a.store.pending_wire(limit=100, after_seq=0) == pending
+    monkeypatch.setattr(sync_client, "SCHEMA_VERSION", SCHEMA_VERSION)  # upgraded
+    b.sync()
+    assert b.store.get("person", rows["head"]["id"]) is None  # nothing reached the server
+    assert a.sync().sent == len(pending)
+    assert a.store.pending_count() == 0
+    b.sync()
+    assert b.store.get("person", rows["head"]["id"])["name"] == rows["head"]["name"]
