@@ -300,13 +300,18 @@ class DeviceStore:
 
         self.conn.executemany("UPDATE outbox SET base = ? WHERE seq = ?",
                               [(renamed_base(base), seq) for seq, _, base in rows])
+        self._remap_row_versions(old, rename)
+
+    def _remap_row_versions(self, device: str,
+                            remap: Callable[[Version | None], Version | None]) -> None:
+        """Rewrite the field versions of every row that names ``device`` through ``remap``."""
         for rt in RECORD_TYPES.values():
             changed = []
             for row_id, versions in self.conn.execute(
                     f"SELECT id, _versions FROM {rt.table} WHERE _versions LIKE ?",
-                    (f'%"{old}"%',)):
+                    (f'%"{device}"%',)):
                 parsed = row_versions_from_json(versions)
-                remapped = {k: rename(v) for k, v in parsed.items()}
+                remapped = {k: remap(v) for k, v in parsed.items()}
                 if remapped != parsed:
                     changed.append((row_versions_json(remapped), row_id))
             self.conn.executemany(f"UPDATE {rt.table} SET _versions = ? WHERE id = ?", changed)
@@ -974,17 +979,7 @@ class DeviceStore:
                     return version
                 return renamed.setdefault(version, (mapping[version[0]], me))
 
-            for rt in RECORD_TYPES.values():
-                changed = []
-                for row_id, versions in self.conn.execute(
-                        f"SELECT id, _versions FROM {rt.table} WHERE _versions LIKE ?",
-                        (f'%"{me}"%',)):
-                    parsed = row_versions_from_json(versions)
-                    remapped = {k: restamped(v) for k, v in parsed.items()}
-                    if remapped != parsed:
-                        changed.append((row_versions_json(remapped), row_id))
-                self.conn.executemany(f"UPDATE {rt.table} SET _versions = ? WHERE id = ?",
-                                      changed)
+            self._remap_row_versions(me, restamped)
             self._set_meta("hlc", str(clock.last))
             return len(rows)
 
